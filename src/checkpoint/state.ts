@@ -1,0 +1,89 @@
+import type { ExportConfig } from '../config.js';
+import type { Counts } from '../pipeline/counters.js';
+
+/** Everything that decides the output's bytes: a checkpoint is only valid for the same job. */
+export interface JobFingerprint {
+  input: { path: string; size: number; mtimeMs: number };
+  output: string;
+  errors: string;
+  format: string;
+  userIdColumn: string;
+  deviceIdColumn: string;
+  recIds: string[];
+  recType: string | null;
+  predictionIds: string[];
+  propensityType: string | null;
+  ampProps: boolean;
+  cohortIds: boolean;
+  computations: boolean;
+  compIds: string[];
+  maxItems: number | null;
+  escapeFormulas: boolean;
+}
+
+export const CHECKPOINT_VERSION = 1;
+
+export interface Checkpoint {
+  version: typeof CHECKPOINT_VERSION;
+  job: JobFingerprint;
+  /** The whole input was exported. */
+  done: boolean;
+  input: { offset: number; feeds: number; line: number; header: string[] };
+  outputBytes: number;
+  errorsBytes: number;
+  counts: Counts;
+  requests: number;
+  updatedAt: string;
+}
+
+export function fingerprint(cfg: ExportConfig, input: JobFingerprint['input'], output: string): JobFingerprint {
+  const q = cfg.query;
+  return {
+    input,
+    output,
+    errors: cfg.errorsPath,
+    format: cfg.format,
+    userIdColumn: cfg.userIdColumn,
+    deviceIdColumn: cfg.deviceIdColumn,
+    recIds: q.recIds,
+    recType: q.recType ?? null,
+    predictionIds: q.predictionIds,
+    propensityType: q.propensityType ?? null,
+    ampProps: q.ampProps,
+    cohortIds: q.cohortIds,
+    computations: q.computations,
+    compIds: q.compIds,
+    maxItems: cfg.maxItems,
+    escapeFormulas: cfg.escapeFormulas,
+  };
+}
+
+/** Names of what differs between two jobs, in words a person can act on; empty when equal. */
+export function differences(saved: JobFingerprint, now: JobFingerprint): string[] {
+  const out: string[] = [];
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  if (saved.input.path !== now.input.path) out.push(`input path (${saved.input.path} then, ${now.input.path} now)`);
+  else if (saved.input.size !== now.input.size || saved.input.mtimeMs !== now.input.mtimeMs) {
+    out.push(`input file changed (${saved.input.size} bytes then, ${now.input.size} bytes now, modified ${new Date(now.input.mtimeMs).toISOString()})`);
+  }
+  for (const k of Object.keys(now) as Array<keyof JobFingerprint>) {
+    if (k === 'input') continue;
+    if (!same(saved[k], now[k])) out.push(`${k} (${JSON.stringify(saved[k])} then, ${JSON.stringify(now[k])} now)`);
+  }
+  return out;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+/** Structural check of a parsed checkpoint; returns what is wrong, or null. */
+export function invalidReason(v: unknown): string | null {
+  if (!isObj(v)) return 'not a JSON object';
+  if (v.version !== CHECKPOINT_VERSION) return `version ${JSON.stringify(v.version)}, expected ${CHECKPOINT_VERSION}`;
+  if (!isObj(v.job) || !isObj(v.job.input)) return 'no job fingerprint';
+  const i = v.input;
+  if (!isObj(i) || !isNum(i.offset) || !isNum(i.feeds) || !isNum(i.line) || !Array.isArray(i.header)) return 'no input position';
+  if (!isNum(v.outputBytes) || !isNum(v.errorsBytes)) return 'no committed output lengths';
+  if (!isObj(v.counts) || typeof v.done !== 'boolean') return 'no counts';
+  return null;
+}

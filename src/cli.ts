@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+/**
+ * The command line, and the only place that exits: every ExitError becomes one line on
+ * stderr and its exit code (PRODUCT.md, "Exit codes"); anything unexpected is exit 1.
+ */
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { buildConfig, type ExportArgs } from './config.js';
+import { runDemo } from './demo.js';
+import { emulatorCommand } from './emulator/command.js';
+import { describe, ExitCode, ExitError, usageError } from './errors.js';
+import { runExport } from './export.js';
+import { exportFlags } from './flags.js';
+import { createLogger, type Logger } from './log.js';
+import { loadSecret } from './secret.js';
+import { summaryLine } from './summary.js';
+
+let exitCode: number = ExitCode.ok;
+let secretForErrors: string | undefined;
+
+async function exportHandler(args: ExportArgs): Promise<void> {
+  const cfg = buildConfig(args);
+  const secret = loadSecret({ env: process.env.AMPLITUDE_SECRET_KEY, file: args.secretKeyFile });
+  secretForErrors = secret.key;
+  const log = createLogger({ level: cfg.logLevel, secret: secret.key, pretty: process.stderr.isTTY === true });
+  if (secret.warning) log.warn(secret.warning);
+  const signals = trapSignals(log, cfg.graceMs);
+  try {
+    const r = await runExport(cfg, { secretKey: secret.key, log, stop: signals.stop, hardStop: signals.hardStop });
+    if (r.error) throw r.error;
+    log.info(summaryLine(r, cfg), r.ended === 'stopped' ? 'export stopped; rerun the same command to resume' : 'export finished');
+    exitCode = r.ended === 'stopped' ? signals.exitCode() : r.exitCode;
+  } finally {
+    signals.release();
+  }
+}
+
+/** First SIGTERM/SIGINT: graceful stop. Second: stop at once (a checkpoint is still written). */
+function trapSignals(log: Logger, graceMs: number) {
+  const stop = new AbortController();
+  const hardStop = new AbortController();
+  let first: NodeJS.Signals | undefined;
+  const on = (sig: NodeJS.Signals) => {
+    if (!first) {
+      first = sig;
+      log.warn({ signal: sig, graceSeconds: graceMs / 1000 }, 'stopping: no new requests, waiting for those in flight, then checkpointing');
+      stop.abort(sig);
+    } else {
+      log.warn({ signal: sig }, 'second signal: dropping in-flight requests');
+      hardStop.abort(sig);
+    }
+  };
+  process.on('SIGTERM', on);
+  process.on('SIGINT', on);
+  return {
+    stop: stop.signal,
+    hardStop: hardStop.signal,
+    exitCode: () => (first === 'SIGINT' ? ExitCode.sigint : ExitCode.sigterm),
+    release: () => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+    },
+  };
+}
+
+function parser(argv: string[]): Argv {
+  return yargs(argv)
+    .scriptName('amp-profile-export')
+    .usage('$0 <command> [options]')
+    .command('export', 'Export Profile API results for the users of a CSV', (y) => y.options(exportFlags).env('AMP_EXPORT'), (a) => exportHandler(a as unknown as ExportArgs))
+    .command(emulatorCommand)
+    .command('demo', 'Start the emulator in-process and export fixtures/users.csv to out/ (no key, no network)', {}, async () => {
+      exitCode = await runDemo(process.stdout);
+    })
+    .demandCommand(1, 'name a command: export, emulator or demo')
+    .strict()
+    .help()
+    .version()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      // msg: yargs' own validation (unknown flag, failed check); err alone: a handler threw.
+      if (err instanceof ExitError) throw err;
+      if (msg) throw usageError(msg);
+      throw err ?? usageError('invalid command line');
+    });
+}
+
+async function main(): Promise<void> {
+  try {
+    await parser(hideBin(process.argv)).parseAsync();
+  } catch (err) {
+    const scrub = (s: string) => (secretForErrors ? s.split(secretForErrors).join('[REDACTED]') : s);
+    if (err instanceof ExitError) {
+      process.stderr.write(`amp-profile-export: ${scrub(err.message)}${err.exitCode === ExitCode.usage && err.code === 'usage' ? ' (see --help)' : ''}\n`);
+      exitCode = err.exitCode;
+    } else {
+      process.stderr.write(`amp-profile-export: unexpected error: ${scrub(describe(err))}\n`);
+      if (process.env.AMP_EXPORT_DEBUG) process.stderr.write(`${scrub(String((err as Error)?.stack))}\n`);
+      exitCode = ExitCode.failure;
+    }
+  }
+  process.exit(exitCode);
+}
+
+void main();

@@ -1,0 +1,62 @@
+/**
+ * Fatal errors: the job cannot go on. Per-user failures are never thrown; they are values
+ * (see pipeline/outcome.ts) written to the errors file and counted.
+ * Only cli.ts turns an ExitError into an exit code and one line on stderr.
+ */
+
+/** Exit codes of PRODUCT.md, one source of truth. */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  auth: 3,
+  partial: 4,
+  unavailable: 5,
+  sigint: 130,
+  sigterm: 143,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export type FatalCode =
+  | 'usage' // a bad flag or value
+  | 'input' // input missing, unreadable, not CSV, no id column
+  | 'checkpoint' // checkpoint refused: other job, corrupt
+  | 'api_url' // the API answered as if the URL were wrong (empty 404, 301)
+  | 'auth' // 401: the key was refused
+  | 'unavailable' // the API kept failing
+  | 'interrupted'; // SIGINT / SIGTERM, after the checkpoint
+
+const exitFor: Record<FatalCode, ExitCode> = {
+  usage: ExitCode.usage,
+  input: ExitCode.usage,
+  checkpoint: ExitCode.usage,
+  api_url: ExitCode.usage,
+  auth: ExitCode.auth,
+  unavailable: ExitCode.unavailable,
+  interrupted: ExitCode.sigterm,
+};
+
+export class ExitError extends Error {
+  readonly exitCode: ExitCode;
+  constructor(
+    readonly code: FatalCode,
+    message: string,
+    exitCode?: ExitCode,
+  ) {
+    super(message);
+    this.name = 'ExitError';
+    this.exitCode = exitCode ?? exitFor[code];
+  }
+}
+
+export const usageError = (message: string) => new ExitError('usage', message);
+export const inputError = (message: string) => new ExitError('input', message);
+
+/** A one-line description of any thrown value, for logs and the final line. */
+export function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+  }
+  return String(err);
+}

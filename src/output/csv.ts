@@ -1,0 +1,85 @@
+import { stringify } from 'csv-stringify/sync';
+import type { Profile, ProfileQuery, Recommendation } from '../api/types.js';
+import type { RowStatus } from '../pipeline/outcome.js';
+import type { UserRow } from '../sources/csv.js';
+import type { Formatted } from '../pipeline/writer.js';
+
+export interface CsvLayout {
+  query: ProfileQuery;
+  maxItems: number;
+  escapeFormulas: boolean;
+}
+
+/**
+ * One row per user and requested rec_id (PRODUCT.md, "Output"):
+ * `user_id,device_id[,rec_id,is_control,recommendation_source,last_updated,item_1..item_N]`
+ * `[,propensity_<id>...][,cohort_ids][,amp_props],status`. Cohorts and properties, which the
+ * contract leaves out, get a column only when asked: cohort ids joined with `;`, properties as
+ * a JSON object. Cells are verbatim; booleans `true`/`false`.
+ */
+export class CsvRows {
+  private readonly recs: boolean;
+  private readonly props: boolean;
+  private readonly options: { escape_formulas: boolean };
+
+  constructor(private readonly layout: CsvLayout) {
+    const q = layout.query;
+    this.recs = q.recIds.length > 0;
+    this.props = q.ampProps || q.computations || q.compIds.length > 0;
+    this.options = { escape_formulas: layout.escapeFormulas };
+  }
+
+  header(): string {
+    const q = this.layout.query;
+    const cols = ['user_id', 'device_id'];
+    if (this.recs) {
+      cols.push('rec_id', 'is_control', 'recommendation_source', 'last_updated');
+      for (let i = 1; i <= this.layout.maxItems; i++) cols.push(`item_${i}`);
+    }
+    for (const id of q.predictionIds) cols.push(`propensity_${id}`);
+    if (q.cohortIds) cols.push('cohort_ids');
+    if (this.props) cols.push('amp_props');
+    cols.push('status');
+    return stringify([cols]);
+  }
+
+  format(row: UserRow, status: RowStatus, profile: Profile | null): Formatted {
+    const tail = this.tail(status, profile);
+    const lines: string[][] = [];
+    if (!this.recs || !profile || status === 'no_recs') {
+      lines.push([row.user_id, row.device_id, ...(this.recs ? this.emptyRec('') : []), ...tail]);
+    } else {
+      for (const id of this.layout.query.recIds) {
+        const rec = profile.recommendations?.find((r) => r.rec_id === id);
+        // A requested rec the API left out: its row says so, so the email tool uses its baseline.
+        lines.push(rec ? [row.user_id, row.device_id, ...this.recCells(rec), ...tail] : [row.user_id, row.device_id, ...this.emptyRec(id), ...tail.slice(0, -1), 'no_recs']);
+      }
+    }
+    return { text: stringify(lines, this.options), rows: lines.length };
+  }
+
+  private recCells(rec: Recommendation): string[] {
+    const cells = [rec.rec_id, bool(rec.is_control), rec.recommendation_source ?? '', rec.last_updated === null ? '' : String(rec.last_updated)];
+    for (let i = 0; i < this.layout.maxItems; i++) cells.push(rec.items[i] ?? '');
+    return cells;
+  }
+
+  private emptyRec(recId: string): string[] {
+    return [recId, '', '', '', ...new Array<string>(this.layout.maxItems).fill('')];
+  }
+
+  private tail(status: RowStatus, profile: Profile | null): string[] {
+    const q = this.layout.query;
+    const cells: string[] = [];
+    for (const id of q.predictionIds) {
+      const p = profile?.propensities?.find((x) => x.pred_id === id);
+      cells.push(p?.prop === null || p?.prop === undefined ? '' : String(p.prop));
+    }
+    if (q.cohortIds) cells.push(profile?.cohort_ids?.join(';') ?? '');
+    if (this.props) cells.push(profile?.amp_props ? JSON.stringify(profile.amp_props) : '');
+    cells.push(status);
+    return cells;
+  }
+}
+
+const bool = (b: boolean | null) => (b === null ? '' : b ? 'true' : 'false');

@@ -1,0 +1,59 @@
+import type { Attempt } from '../api/client.js';
+import { backoffMs, type BackoffOptions, DEFAULT_BACKOFF, sleep } from '../api/retry.js';
+import type { ProfileQuery, UserRef } from '../api/types.js';
+import type { Logger } from '../log.js';
+import type { RequestCounts } from './counters.js';
+import type { Limiter } from './limiter.js';
+import { statusOf, type UserOutcome } from './outcome.js';
+
+export interface FetchDeps {
+  attempt: (user: UserRef, signal: AbortSignal) => Promise<Attempt>;
+  limiter: Limiter;
+  query: ProfileQuery;
+  maxRetries: number;
+  backoff?: BackoffOptions;
+  counts: RequestCounts;
+  log: Logger;
+  /** Told of every attempt's result, for throttling and outage decisions. */
+  observe?: (a: Attempt) => void;
+}
+
+/**
+ * One user's answer: attempts through the rate limiter (retries count against the limit like
+ * any request), backoff between them, and an outcome value. Throws only the fatal ExitError of
+ * an attempt (a refused key) or the abort reason.
+ */
+export function makeFetchUser(d: FetchDeps) {
+  const backoff = d.backoff ?? DEFAULT_BACKOFF;
+  return async function fetchUser(user: UserRef & { line: number }, signal: AbortSignal): Promise<UserOutcome> {
+    for (let n = 0; ; n++) {
+      const a = await d.limiter.schedule(() => {
+        signal.throwIfAborted();
+        d.counts.requests++;
+        return d.attempt(user, signal);
+      });
+      d.observe?.(a);
+      const attempts = n + 1;
+      switch (a.kind) {
+        case 'answer':
+          return a.answer.kind === 'unknown_user'
+            ? { status: 'unknown_user', attempts }
+            : { status: statusOf(a.answer.profile, d.query), profile: a.answer.profile, attempts };
+        case 'fatal':
+          throw a.error;
+        case 'fail':
+          return { status: 'failed', reason: a.reason, httpStatus: a.status, attempts };
+        case 'retry': {
+          if (a.throttled) d.counts.throttled++;
+          if (n >= d.maxRetries) {
+            return { status: 'failed', reason: `${a.reason}; gave up after ${attempts} attempts`, httpStatus: a.status, attempts };
+          }
+          d.counts.retries++;
+          const wait = backoffMs(n, backoff, a.retryAfterMs);
+          d.log.debug({ line: user.line, attempt: attempts, reason: a.reason, status: a.status, waitMs: wait }, 'retrying');
+          await sleep(wait, signal);
+        }
+      }
+    }
+  };
+}

@@ -1,0 +1,120 @@
+import PQueue from 'p-queue';
+import { ExitError } from '../errors.js';
+import type { SourceItem, UserRow } from '../sources/csv.js';
+import type { UserOutcome } from './outcome.js';
+import type { OrderedWriter } from './writer.js';
+
+export interface RunParts {
+  rows: AsyncIterable<SourceItem>;
+  fetchUser: (row: UserRow, signal: AbortSignal) => Promise<UserOutcome>;
+  writer: OrderedWriter;
+  /** Requests in flight at most. */
+  concurrency: number;
+  /** Graceful stop (first SIGTERM/SIGINT): stop reading, let in-flight requests finish. */
+  stop: AbortSignal;
+  /** Hard stop (second signal): drop in-flight requests now. */
+  hardStop: AbortSignal;
+  graceMs: number;
+  /** Items already written by an earlier run: a resume skips items starting on or before it. */
+  skipThroughLine?: number;
+}
+
+export type RunEnd = { ended: 'complete' } | { ended: 'stopped' } | { ended: 'fatal'; error: ExitError | Error };
+
+/**
+ * The fan-out: read a row, wait for room, hand it to p-queue; answers come back in any order
+ * and the ordered writer puts them back in input order. Memory is bounded by design: at most
+ * `concurrency` requests in flight, `concurrency` queued, and `4 * concurrency + 64` items read
+ * but not written (a slow head-of-line answer holds the rest there, and the reader waits).
+ */
+export async function runPipeline(p: RunParts): Promise<RunEnd> {
+  const queue = new PQueue({ concurrency: p.concurrency });
+  const inflight = new AbortController();
+  const maxBacklog = 4 * p.concurrency + 64;
+  let fatal: Error | undefined;
+  const fail = (err: Error) => {
+    if (fatal) return;
+    fatal = err;
+    inflight.abort(err);
+  };
+  const onHard = () => inflight.abort(new Error('hard stop'));
+  p.hardStop.addEventListener('abort', onHard, { once: true });
+  const stopped = () => p.stop.aborted || fatal !== undefined;
+  const interrupt = anyAbort([p.stop, inflight.signal]);
+
+  let seq = 0;
+  try {
+    const it = p.rows[Symbol.asyncIterator]();
+    while (!stopped()) {
+      const next = await raceAbort(it.next(), interrupt);
+      if (!next || next.done) break;
+      const item = next.value;
+      if (p.skipThroughLine !== undefined && item.line <= p.skipThroughLine) continue;
+      const s = seq++;
+      if (item.kind === 'bad') {
+        p.writer.put(s, item, null);
+      } else {
+        void queue.add(async () => {
+          try {
+            p.writer.put(s, item, await p.fetchUser(item, inflight.signal));
+          } catch (err) {
+            if (!inflight.signal.aborted) fail(err as Error);
+          }
+        });
+      }
+      await raceAbort(queue.onSizeLessThan(p.concurrency), interrupt);
+      await raceAbort(p.writer.room(seq, maxBacklog), interrupt);
+    }
+    if (!stopped()) void it.return?.();
+  } catch (err) {
+    fail(err as Error);
+  }
+
+  if (stopped()) {
+    // Nothing new starts; what is in flight gets `graceMs` (0 for a fatal error) to finish.
+    queue.clear();
+    const grace = fatal ? 0 : p.graceMs;
+    const idle = queue.onIdle();
+    if (!(await within(idle, grace))) inflight.abort(new Error('grace period over'));
+    await idle;
+  } else {
+    await queue.onIdle();
+  }
+  await p.writer.settle();
+  p.hardStop.removeEventListener('abort', onHard);
+  if (fatal) return { ended: 'fatal', error: fatal };
+  return p.stop.aborted ? { ended: 'stopped' } : { ended: 'complete' };
+}
+
+/** Resolves to undefined when `signal` aborts first. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const on = () => resolve(undefined);
+    signal.addEventListener('abort', on, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', on);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', on);
+        reject(e);
+      },
+    );
+  });
+}
+
+function anyAbort(signals: AbortSignal[]): AbortSignal {
+  return AbortSignal.any(signals);
+}
+
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let t: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((r) => (t = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(t);
+  }
+}

@@ -1,0 +1,123 @@
+import type { Profile } from '../api/types.js';
+import { formatError } from '../output/errors.js';
+import type { Sink } from '../sinks/sink.js';
+import type { SourceItem, UserRow } from '../sources/csv.js';
+import { type Counts, zeroCounts } from './counters.js';
+import type { RowStatus, UserOutcome } from './outcome.js';
+
+/** One user's output: the text and how many rows it holds. */
+export interface Formatted {
+  text: string;
+  rows: number;
+}
+
+export interface RowFormat {
+  header(): string;
+  format(row: UserRow, status: RowStatus, profile: Profile | null): Formatted;
+}
+
+/** How far the written output goes: what a checkpoint records. */
+export interface Position {
+  /** Input byte offset just past the last record written. */
+  offset: number;
+  /** Line feeds before `offset`. */
+  feeds: number;
+  /** Start line of the last item written, parsed or not (a resume skips items up to it). */
+  line: number;
+  outputBytes: number;
+  errorsBytes: number;
+  counts: Counts;
+}
+
+/**
+ * Writes finished users in input order (guarantee 1), whatever order their answers came in.
+ * Items wait in `pending` until every earlier one is written: memory is bounded by the
+ * reader, which waits for `room()` before reading on.
+ */
+export class OrderedWriter {
+  private readonly pending = new Map<number, [SourceItem, UserOutcome | null]>();
+  private nextSeq = 0;
+  private pumping: Promise<void> | null = null;
+  private waiters: Array<() => void> = [];
+  private pos: Position;
+
+  constructor(
+    private readonly out: Sink,
+    private readonly errors: Sink,
+    private readonly rows: RowFormat,
+    start: Omit<Position, 'outputBytes' | 'errorsBytes'>,
+  ) {
+    this.pos = { ...start, counts: { ...start.counts }, outputBytes: out.bytes, errorsBytes: errors.bytes };
+  }
+
+  static fresh(out: Sink, errors: Sink, rows: RowFormat, headerEnd: number, headerFeeds: number): OrderedWriter {
+    const header = rows.header();
+    if (header) out.write(header);
+    return new OrderedWriter(out, errors, rows, { offset: headerEnd, feeds: headerFeeds, line: 1, counts: zeroCounts() });
+  }
+
+  /** Items handed in so far minus items written. */
+  get backlog(): number {
+    return this.pending.size;
+  }
+
+  get written(): number {
+    return this.nextSeq;
+  }
+
+  /** A consistent copy of what has been handed to the sinks. */
+  position(): Position {
+    return { ...this.pos, counts: { ...this.pos.counts }, outputBytes: this.out.bytes, errorsBytes: this.errors.bytes };
+  }
+
+  put(seq: number, item: SourceItem, outcome: UserOutcome | null): void {
+    this.pending.set(seq, [item, outcome]);
+    if (seq === this.nextSeq && !this.pumping) this.pumping = this.pump().finally(() => (this.pumping = null));
+  }
+
+  /** Resolves once fewer than `n` items read are not yet written. */
+  async room(readSoFar: number, n: number): Promise<void> {
+    while (readSoFar - this.nextSeq >= n) await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  /** Waits for the contiguous items handed in to be written to the sinks' buffers. */
+  async settle(): Promise<void> {
+    while (this.pumping) await this.pumping;
+  }
+
+  private async pump(): Promise<void> {
+    for (let e = this.pending.get(this.nextSeq); e; e = this.pending.get(this.nextSeq)) {
+      this.pending.delete(this.nextSeq);
+      this.nextSeq++;
+      this.emit(e[0], e[1]);
+      if (this.waiters.length) for (const w of this.waiters.splice(0)) w();
+      if (this.out.full) await this.out.drain();
+      if (this.errors.full) await this.errors.drain();
+    }
+  }
+
+  private emit(item: SourceItem, o: UserOutcome | null): void {
+    const c = this.pos.counts;
+    this.pos.line = item.line;
+    if (item.end !== undefined) {
+      this.pos.offset = item.end;
+      this.pos.feeds = item.endFeeds!;
+    }
+    if (item.kind === 'bad') {
+      c.skipped++;
+      this.errors.write(formatError({ user_id: item.user_id, device_id: item.device_id, line: item.line, reason: item.reason }));
+      return;
+    }
+    c.users++;
+    if (!o) throw new Error('a user row needs an outcome');
+    if (o.status === 'failed') {
+      c.failed++;
+      this.errors.write(formatError({ ...item, reason: o.reason, httpStatus: o.httpStatus, attempts: o.attempts }));
+      return;
+    }
+    c[o.status]++;
+    const f = this.rows.format(item, o.status, o.status === 'unknown_user' ? null : o.profile);
+    c.rows += f.rows;
+    this.out.write(f.text);
+  }
+}

@@ -1,0 +1,89 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import type { Sink } from './sink.js';
+
+/** Buffered bytes before a write is due: large enough to amortise syscalls. */
+const HIGH_WATER = 256 * 1024;
+
+/**
+ * Appends to a local file. Opened at `resumeAt` bytes (a resume truncates the file to its
+ * committed length, dropping whatever was written after the last checkpoint) or fresh.
+ * Memory: at most HIGH_WATER bytes plus one user's rows are buffered.
+ */
+export class FileSink implements Sink {
+  private chunks: string[] = [];
+  private buffered = 0;
+  private written: number;
+  private accepted: number;
+
+  private constructor(
+    readonly name: string,
+    private fh: FileHandle,
+    at: number,
+  ) {
+    this.written = this.accepted = at;
+  }
+
+  static async open(path: string, resumeAt?: number): Promise<FileSink> {
+    await mkdir(dirname(path), { recursive: true });
+    if (resumeAt === undefined) return new FileSink(path, await open(path, 'w'), 0);
+    const fh = await open(path, 'r+');
+    const { size } = await fh.stat();
+    if (size < resumeAt) {
+      await fh.close();
+      throw new Error(`${path} is ${size} bytes, shorter than the ${resumeAt} bytes the checkpoint committed`);
+    }
+    await fh.truncate(resumeAt);
+    return new FileSink(path, fh, resumeAt);
+  }
+
+  get bytes(): number {
+    return this.accepted;
+  }
+
+  get full(): boolean {
+    return this.buffered >= HIGH_WATER;
+  }
+
+  write(text: string): void {
+    if (!text) return;
+    this.chunks.push(text);
+    const n = Buffer.byteLength(text);
+    this.buffered += n;
+    this.accepted += n;
+  }
+
+  private flushing: Promise<void> = Promise.resolve();
+
+  /** Serialised: the writer's drain and a checkpoint's sync may ask at the same time. */
+  drain(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.flushBuffered());
+    return this.flushing;
+  }
+
+  private async flushBuffered(): Promise<void> {
+    while (this.chunks.length > 0) {
+      const buf = Buffer.from(this.chunks.join(''));
+      this.chunks = [];
+      this.buffered = 0;
+      // Positional writes: the file offset is ours, whatever happened before a resume.
+      let off = 0;
+      while (off < buf.length) {
+        const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, this.written);
+        off += bytesWritten;
+        this.written += bytesWritten;
+      }
+    }
+  }
+
+  async sync(): Promise<void> {
+    await this.drain();
+    await this.fh.datasync();
+  }
+
+  async close(): Promise<void> {
+    await this.sync();
+    await this.fh.close();
+  }
+}
