@@ -80,14 +80,33 @@ function parser(argv: string[]): Argv {
     .fail((msg, err) => {
       // msg: yargs' own validation (unknown flag, failed check); err alone: a handler threw.
       if (err instanceof ExitError) throw err;
-      if (msg) throw usageError(msg);
+      if (msg) throw usageError(tidy(msg));
       throw err ?? usageError('invalid command line');
     });
 }
 
+/** `--input -` means stdin; yargs would read the lone `-` as a positional argument. */
+export function joinDashValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (const a of argv) {
+    const prev = out.at(-1);
+    if (a === '-' && prev?.startsWith('--') && !prev.includes('=')) out[out.length - 1] = `${prev}=-`;
+    else out.push(a);
+  }
+  return out;
+}
+
+/** yargs lists an unknown `--rec-idd` twice (rec-idd, recIdd): keep the spelling the user typed. */
+function tidy(msg: string): string {
+  return msg.replace(/^(Unknown arguments?): (.*)$/, (_, head: string, list: string) => {
+    const names = list.split(', ').filter((n) => !/[A-Z]/.test(n) || !list.includes(n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)));
+    return `${names.length > 1 ? 'Unknown arguments' : 'Unknown argument'}: ${names.join(', ')}`;
+  });
+}
+
 async function main(): Promise<void> {
   try {
-    await parser(hideBin(process.argv)).parseAsync();
+    await parser(joinDashValues(hideBin(process.argv))).parseAsync();
   } catch (err) {
     const scrub = (s: string) => (secretForErrors ? s.split(secretForErrors).join('[REDACTED]') : s);
     if (err instanceof ExitError) {

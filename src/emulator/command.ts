@@ -22,8 +22,9 @@ const flags = {
   'secret-key-file': { type: 'string', describe: `File holding the accepted secret key (else env EMULATOR_SECRET_KEY, else "${DEMO_SECRET_KEY}")` },
   'rate-limit': { type: 'number', default: 600, describe: 'Requests per --rate-interval before 429 (0 = off)' },
   'rate-interval': { type: 'number', default: 60, describe: 'Throttle window in seconds' },
-  'unknown-status': { type: 'number', default: 400, choices: [200, 400, 404], describe: 'Status of the "not seen before" answer' },
-  shape: { type: 'string', default: 'official', choices: ['official', 'legacy'], describe: 'Answer shape: official (propensities, cohort_ids) or legacy (predictions, cohort_memberships)' },
+  // Choices are checked by checkArgs: yargs' own `choices` message takes two lines.
+  'unknown-status': { type: 'number', default: 400, describe: 'Status of the "not seen before" answer: 200, 400 or 404' },
+  shape: { type: 'string', default: 'official', describe: 'Answer shape: official (propensities, cohort_ids) or legacy (predictions, cohort_memberships)' },
   'fault-rate': { type: 'number', default: 0, describe: 'Share of requests (0..1) that get a fault' },
   faults: { type: 'string', default: FAULT_KINDS.join(','), describe: 'Fault kinds to pick from' },
   'fault-seed': { type: 'number', default: 1, describe: 'Seed: the same seed gives the same faults per user and attempt' },
@@ -53,6 +54,8 @@ function checkArgs(a: Record<string, unknown>): true {
   int('retry-after', 0);
   const interval = a['rate-interval'] as number;
   if (!(Number.isFinite(interval) && interval > 0)) throw new Error(`--rate-interval: expected a number of seconds > 0, got ${String(interval)}`);
+  if (![200, 400, 404].includes(a['unknown-status'] as number)) throw new Error(`--unknown-status: expected 200, 400 or 404, got ${String(a['unknown-status'])}`);
+  if (a['shape'] !== 'official' && a['shape'] !== 'legacy') throw new Error(`--shape: expected official or legacy, got ${String(a['shape'])}`);
   const rate = a['fault-rate'] as number;
   if (!(rate >= 0 && rate <= 1)) throw new Error(`--fault-rate: expected a number from 0 to 1, got ${String(rate)}`);
   parseFaultKinds(String(a['faults']));
@@ -91,8 +94,8 @@ export async function emulatorOptionsFrom(args: EmulatorArgs, env: NodeJS.Proces
     secretKey: await resolveSecretKey(args.secretKeyFile, env),
     rateLimit: args.rateLimit,
     rateIntervalMs: args.rateInterval * 1000,
-    unknownStatus: args.unknownStatus,
-    shape: args.shape,
+    unknownStatus: args.unknownStatus as 200 | 400 | 404, // checked by checkArgs
+    shape: args.shape === 'legacy' ? 'legacy' : 'official',
     faults: args.faultRate > 0
       ? { rate: args.faultRate, kinds: parseFaultKinds(args.faults), seed: args.faultSeed, slowMs: args.slowMs, retryAfterSeconds: args.retryAfter }
       : null,
