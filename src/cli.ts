@@ -66,6 +66,8 @@ function trapSignals(log: Logger, graceMs: number) {
 function parser(argv: string[]): Argv {
   return yargs(argv)
     .scriptName('amp-profile-export')
+    // A flag given twice: the last one wins, as in most command lines (and job-file overrides).
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('$0 <command> [options]')
     .command('export', 'Export Profile API results for the users of a CSV', (y) => y.options(exportFlags).env('AMP_EXPORT'), (a) => exportHandler(a as unknown as ExportArgs))
     .command(emulatorCommand)

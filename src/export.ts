@@ -75,7 +75,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   const errors = await LazyFileSink.open(cfg.errorsPath, errorsHeader(), from?.errorsBytes ?? 0);
   const writer = from
     ? new OrderedWriter(out, errors, rows, { offset: from.input.offset, feeds: from.input.feeds, line: from.input.line, counts: from.counts })
-    : OrderedWriter.fresh(out, errors, rows, source.headerEnd, 0);
+    : OrderedWriter.fresh(out, errors, rows, source.headerEnd, source.headerFeeds);
   if (from) log.info({ checkpoint: store!.path, line: from.input.line, users: from.counts.users }, 'resuming from checkpoint');
 
   const client = new ProfileClient({ apiUrl: cfg.apiUrl, secretKey: env.secretKey, query: cfg.query, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs });

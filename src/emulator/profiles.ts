@@ -1,10 +1,12 @@
 /**
- * The emulator's data: fixture profiles read from a JSON file, the lookup the API does
- * (user_id if the request has one, else device_id), and cheap deterministic synthetic
- * profiles for benchmarks with any number of users.
+ * The emulator's data: fixture profiles read from a JSON file, and the lookup the API does
+ * (user_id if the request has one, else device_id), falling back to synthetic profiles.
  */
 import { readFile } from 'node:fs/promises';
 import type { ProfileQuery } from '../api/types.js';
+import { syntheticProfile } from './synthetic.js';
+
+export { syntheticProfile } from './synthetic.js';
 
 /** One recommendation as a fixture holds it; missing fields get the API's usual values. */
 export interface RecFixture {
@@ -136,81 +138,4 @@ export class ProfileIndex {
     if (found || !this.synthetic || id === '' || id.includes('unknown')) return found;
     return syntheticProfile(id, byUser ? 'user' : 'device', query);
   }
-}
-
-const ITEM_SPACE = 1009; // prime: `base + k * step` mod it gives up to 1009 distinct item numbers
-
-/** A generated profile holding only what `query` asks for; the same id always gives the same answer. */
-export function syntheticProfile(id: string, by: 'user' | 'device', query: ProfileQuery): ProfileFixture {
-  const h = fnv1a32(id);
-  const p: ProfileFixture = by === 'user' ? { user_id: id, device_id: `d-${h.toString(16).padStart(8, '0')}` } : { device_id: id };
-  if (query.recIds.length > 0) {
-    p.recommendations = query.recIds.map((recId) => {
-      const hr = fnv1a32(recId, h);
-      const count = 10 + (hr % 41);
-      const base = mix32(hr) % ITEM_SPACE;
-      const step = 1 + (mix32(hr ^ 0x5bd1e995) % (ITEM_SPACE - 1));
-      const items = new Array<string>(count);
-      for (let k = 0; k < count; k++) items[k] = `item-${(base + k * step) % ITEM_SPACE}`;
-      return { rec_id: recId, items, is_control: (hr >>> 8) % 10 === 0, recommendation_source: 'model', last_updated: 1_700_000_000 + (hr % 2_592_000) };
-    });
-  }
-  if (query.ampProps) {
-    p.amp_props = { plan: PLANS[h % 3], country: COUNTRIES[(h >>> 2) % 4], first_used: `2023-0${1 + ((h >>> 4) % 9)}-1${(h >>> 8) % 10}`, 'gp:points': (h >>> 12) % 5000 };
-  }
-  if (query.computations || query.compIds.length > 0) {
-    p.computations = { 'comp-ltv': ((h % 1_000_000) / 100).toFixed(2), 'comp-orders': String((h >>> 20) % 40) };
-  }
-  if (query.cohortIds) p.cohort_ids = COHORTS.filter((_, i) => (h >>> (16 + i)) & 1);
-  if (query.predictionIds.length > 0) {
-    p.propensities = {};
-    for (const pid of query.predictionIds) {
-      const score = (fnv1a32(pid, h) % 1_000_000) / 1_000_000;
-      p.propensities[pid] = { score, pct: Math.floor(score * 100) };
-    }
-  }
-  return p;
-}
-const PLANS = ['free', 'starter', 'pro'];
-const COUNTRIES = ['United States', 'Germany', 'Japan', 'Brazil'];
-const COHORTS = ['cohort-active', 'cohort-newsletter', 'cohort-vip'];
-
-/** FNV-1a 32-bit over the UTF-8 bytes of `s` (no Buffer); `h` continues an earlier hash. */
-export function fnv1a32(s: string, h = 0x811c9dc5): number {
-  for (let i = 0; i < s.length; i++) {
-    let c = s.charCodeAt(i);
-    if (c < 0x80) {
-      h = Math.imul(h ^ c, 0x01000193);
-      continue;
-    }
-    if (c >= 0xd800 && c < 0xe000) {
-      const d = s.charCodeAt(i + 1); // NaN past the end
-      if (c < 0xdc00 && d >= 0xdc00 && d < 0xe000) {
-        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-        i++;
-      } else {
-        c = 0xfffd; // a lone surrogate, as TextEncoder encodes it
-      }
-    }
-    if (c < 0x800) {
-      h = Math.imul(h ^ (0xc0 | (c >> 6)), 0x01000193);
-    } else {
-      if (c < 0x10000) {
-        h = Math.imul(h ^ (0xe0 | (c >> 12)), 0x01000193);
-      } else {
-        h = Math.imul(h ^ (0xf0 | (c >> 18)), 0x01000193);
-        h = Math.imul(h ^ (0x80 | ((c >> 12) & 63)), 0x01000193);
-      }
-      h = Math.imul(h ^ (0x80 | ((c >> 6) & 63)), 0x01000193);
-    }
-    h = Math.imul(h ^ (0x80 | (c & 63)), 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** MurmurHash3's finaliser: spreads every input bit over the 32-bit result. */
-export function mix32(x: number): number {
-  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
-  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
-  return (x ^ (x >>> 16)) >>> 0;
 }

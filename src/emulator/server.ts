@@ -12,10 +12,12 @@ import { INVALID_KEY_ERROR, MISSING_KEY_ERROR, THROTTLED_ERROR, UNKNOWN_USER_ERR
 import { FaultInjector, type FaultKind, type FaultOptions } from './faults.js';
 import { ProfileIndex, type ProfileFixture } from './profiles.js';
 import { buildUserData, parseProfileQuery, type ResponseShape } from './respond.js';
-import { SlidingWindowThrottle, maxInWindow } from './throttle.js';
+import { StatsRecorder, type EmulatorStats } from './stats.js';
+import { SlidingWindowThrottle } from './throttle.js';
 
 export type { FaultKind, FaultOptions } from './faults.js';
 export type { ProfileFixture } from './profiles.js';
+export type { EmulatorStats } from './stats.js';
 
 export interface EmulatorOptions {
   /** @default 0 (any free port) */
@@ -39,21 +41,6 @@ export interface EmulatorOptions {
   faults?: FaultOptions | null;
   /** Keep arrival times and per-id counts (memory: about 8 bytes per request plus one map entry per id). @default false */
   record?: boolean;
-}
-
-export interface EmulatorStats {
-  /** Every request received on any path, except the stats endpoint. */
-  requests: number;
-  /** '200', '400', '401', '404', '429', '500', '503', 'drop'. */
-  byStatus: Record<string, number>;
-  throttled: number;
-  faults: number;
-  /** Most arrivals in any window of the throttle's length (60 s when off); 0 without record. */
-  maxInWindow: number;
-  /** Epoch ms (performance.timeOrigin + performance.now()), only with record. */
-  arrivals?: number[];
-  /** Requests per requested id (user_id, else device_id), only with record. */
-  perId?: Record<string, number>;
 }
 
 export interface RunningEmulator {
@@ -82,20 +69,16 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const windowMs = options.rateIntervalMs ?? 60_000;
   const unknownStatus = options.unknownStatus ?? 400;
   const shape = options.shape ?? 'official';
-  const record = options.record ?? false;
   if (!(Number.isInteger(rateLimit) && rateLimit >= 0)) throw new RangeError(`rateLimit: expected an integer >= 0, got ${rateLimit}`);
   const index = new ProfileIndex(options.profiles, options.synthetic ?? false);
   const throttle = rateLimit > 0 ? new SlidingWindowThrottle(rateLimit, windowMs) : null;
   let secretKey = options.secretKey;
   let faults = makeInjector(options.faults ?? null);
   const slowTimers = new Set<NodeJS.Timeout>();
-
-  let counts = freshCounts();
-  let arrivals: number[] = [];
-  let perId = new Map<string, number>();
+  const stats = new StatsRecorder(options.record ?? false, throttle ? windowMs : 60_000);
 
   function send(res: ServerResponse, status: number, body: Buffer | string, type: string, extra?: Record<string, string>): void {
-    counts.byStatus[status] = (counts.byStatus[status] ?? 0) + 1;
+    stats.status(status);
     res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), ...extra });
     res.end(body);
   }
@@ -127,7 +110,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       case '429':
         return send(res, 429, THROTTLED_BODY, JSON_TYPE, { 'Retry-After': String(f.retryAfterSeconds) });
       case 'drop':
-        counts.byStatus['drop'] = (counts.byStatus['drop'] ?? 0) + 1;
+        stats.status('drop');
         req.socket.destroy();
         return;
       case 'truncate': {
@@ -150,42 +133,28 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     const path = q === -1 ? url : url.slice(0, q);
     if (path === STATS_PATH && req.method === 'GET') return sendStats(res);
     const now = performance.now();
-    counts.requests++;
-    if (record) arrivals.push(performance.timeOrigin + now);
+    stats.arrival(performance.timeOrigin + now);
     if (path !== API_PATH || req.method !== 'GET') return send(res, 404, '', TEXT_TYPE);
     // Throttled requests do not occupy the window: the limiter only records accepted ones.
     if (throttle && !throttle.tryAcquire(now)) {
-      counts.throttled++;
+      stats.throttled++;
       return send(res, 429, THROTTLED_BODY, JSON_TYPE);
     }
     const params = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
     const userId = params.get('user_id') ?? '';
     const deviceId = params.get('device_id') ?? '';
     const id = userId !== '' ? userId : deviceId;
-    if (record && id !== '') perId.set(id, (perId.get(id) ?? 0) + 1);
+    stats.requestedId(id);
     const fault = faults ? faults.decide(id) : null;
     if (fault) {
-      counts.faults++;
+      stats.faults++;
       return injectFault(fault, req, res, params, userId, deviceId);
     }
     serve(req, res, params, userId, deviceId);
   });
 
-  function stats(): EmulatorStats {
-    const out: EmulatorStats = {
-      ...counts,
-      byStatus: { ...counts.byStatus },
-      maxInWindow: record ? maxInWindow(arrivals, throttle ? windowMs : 60_000) : 0,
-    };
-    if (record) {
-      out.arrivals = arrivals.slice();
-      out.perId = Object.fromEntries(perId);
-    }
-    return out;
-  }
-
   function sendStats(res: ServerResponse): void {
-    const body = JSON.stringify(stats());
+    const body = JSON.stringify(stats.snapshot());
     res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(body) });
     res.end(body);
   }
@@ -203,18 +172,14 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   return {
     url: `http://${urlHost(host)}:${port}`,
     port,
-    stats,
+    stats: () => stats.snapshot(),
     setFaults(f) {
       faults = makeInjector(f);
     },
     setSecretKey(k) {
       secretKey = k;
     },
-    resetStats() {
-      counts = freshCounts();
-      arrivals = [];
-      perId = new Map();
-    },
+    resetStats: () => stats.reset(),
     close() {
       for (const t of slowTimers) clearTimeout(t);
       slowTimers.clear();
@@ -224,10 +189,6 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       });
     },
   };
-}
-
-function freshCounts(): Pick<EmulatorStats, 'requests' | 'byStatus' | 'throttled' | 'faults'> {
-  return { requests: 0, byStatus: {}, throttled: 0, faults: 0 };
 }
 
 /** Faults are on only with a rate above 0; a new configuration starts new attempt counts. */

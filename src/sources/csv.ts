@@ -43,8 +43,9 @@ export interface CsvSourceOptions {
 
 export interface UserSource {
   header: string[];
-  /** Byte offset just past the header record. */
+  /** Byte offset just past the header record, and the line feeds before it. */
   headerEnd: number;
+  headerFeeds: number;
   rows: AsyncIterable<SourceItem>;
 }
 
@@ -123,7 +124,7 @@ export async function openCsvSource(stream: Readable, opts: CsvSourceOptions): P
       parser.destroy();
     }
   }
-  return { header, headerEnd, rows: rows() };
+  return { header, headerEnd, headerFeeds: lines.feedsBefore(headerEnd), rows: rows() };
 }
 
 async function nextRecord(it: AsyncIterator<{ record: string[]; info: Info }>, name: string) {

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ProfileQuery } from '../../src/api/types.js';
 import { FaultInjector } from '../../src/emulator/faults.js';
-import { ProfileIndex, fnv1a32, loadProfiles, parseProfiles, syntheticProfile } from '../../src/emulator/profiles.js';
+import { fnv1a32 } from '../../src/emulator/hash.js';
+import { ProfileIndex, loadProfiles, parseProfiles } from '../../src/emulator/profiles.js';
+import { syntheticProfile } from '../../src/emulator/synthetic.js';
 
 const FIXTURES = new URL('../../fixtures/profiles.json', import.meta.url);
 const query = (over: Partial<ProfileQuery> = {}): ProfileQuery => ({

@@ -1,0 +1,160 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningEmulator } from '../../src/emulator/server.js';
+import { logLines, runCli, startCli, tempDir } from '../support/cli.js';
+import { fixtureEmulator, syntheticUsers } from '../support/emulator.js';
+
+// 100 requests a second: a run of 600 users lasts ~6 s, long enough to be killed mid-way.
+const RATE = ['--rate-limit', '100', '--rate-interval', '1'];
+const USERS = 600;
+const CONCURRENCY = 16;
+const FLAGS = ['--rec-id', 'homepage,email-weekly', '--prediction-id', 'p-churn', ...RATE, '--concurrency', String(CONCURRENCY)];
+
+let emu: RunningEmulator;
+let dir: string;
+let input: string;
+let reference: string;
+beforeAll(async () => {
+  emu = await fixtureEmulator({ synthetic: true });
+  dir = tempDir();
+  input = join(dir, 'users.csv');
+  // A row with no id in the middle: the errors file must not double it either.
+  writeFileSync(input, syntheticUsers(USERS).replace('user-300,\n', 'user-300,\n,\n'));
+  const out = join(dir, 'reference.csv');
+  const r = await runCli(['export', '--input', input, '--output', out, '--api-url', emu.url, ...FLAGS, '--rate-limit', '0']);
+  expect(r.code).toBe(0);
+  reference = readFileSync(out, 'utf8');
+});
+afterAll(async () => emu.close());
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const args = (out: string, extra: string[] = []) => ['export', '--input', input, '--output', out, '--api-url', emu.url, ...FLAGS, ...extra];
+
+/** Requests beyond one per user: the work a resume repeated. */
+function repeated(): number {
+  const perId = emu.stats().perId!;
+  return Object.values(perId).reduce((sum, n) => sum + (n - 1), 0);
+}
+
+describe('killed at any instant, resumed with the same command', () => {
+  it('SIGKILL at random moments, then rerun until done: output byte-identical, repeats bounded', async () => {
+    emu.resetStats();
+    const out = join(dir, 'killed.csv');
+    const moments: number[] = [];
+    for (let k = 0; k < 4; k++) {
+      const run = startCli(args(out));
+      const at = 400 + Math.floor(Math.random() * 1100);
+      moments.push(at);
+      await sleep(at);
+      run.child.kill('SIGKILL');
+      const r = await run.done;
+      expect(r.signal ?? String(r.code), `kill ${k} at ${at} ms`).toMatch(/SIGKILL|^0$/);
+    }
+    const last = await runCli(args(out));
+    expect(last.code, last.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8'), `killed at ${moments.join(', ')} ms`).toBe(reference);
+    expect(readFileSync(`${out}.errors.csv`, 'utf8').trim().split('\n')).toHaveLength(2); // header + the one row
+    // Bound per kill: what completed since the last checkpoint (≤ 1 s at 100/s, +50% for
+    // the fsync and timer slack) plus what was in flight.
+    const bound = moments.length * (150 + CONCURRENCY);
+    expect(repeated(), `killed at ${moments.join(', ')} ms`).toBeLessThanOrEqual(bound);
+    expect(Object.keys(emu.stats().perId!)).toHaveLength(USERS);
+  });
+
+  it('SIGTERM: stops gracefully with exit 143 and a checkpoint, and the rerun completes identically', async () => {
+    emu.resetStats();
+    const out = join(dir, 'term.csv');
+    const run = startCli(args(out));
+    await sleep(1500);
+    run.child.kill('SIGTERM');
+    const r = await run.done;
+    expect(r.code).toBe(143);
+    expect(existsSync(`${out}.checkpoint.json`)).toBe(true);
+    const cp = JSON.parse(readFileSync(`${out}.checkpoint.json`, 'utf8'));
+    expect(cp.done).toBe(false);
+    expect(cp.counts.users).toBeGreaterThan(0);
+    expect(logLines(r.stderr).some((l) => String(l.msg).includes('stopping'))).toBe(true);
+    // Graceful: everything that was answered was written, so nothing is requested twice.
+    const again = await runCli(args(out));
+    expect(again.code).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(reference);
+    expect(repeated()).toBe(0);
+  });
+
+  it('SIGINT exits 130; a second signal stops at once and still leaves a valid checkpoint', async () => {
+    const out = join(dir, 'int.csv');
+    const run = startCli(args(out, ['--grace', '30']));
+    await sleep(1200);
+    run.child.kill('SIGINT');
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    const again = await runCli(args(out));
+    expect(again.code).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(reference);
+  });
+});
+
+describe('a checkpoint is bound to its job', () => {
+  async function interrupted(name: string): Promise<string> {
+    const out = join(dir, name);
+    const run = startCli(args(out));
+    await sleep(1000);
+    run.child.kill('SIGKILL');
+    await run.done;
+    expect(existsSync(`${out}.checkpoint.json`)).toBe(true);
+    return out;
+  }
+
+  it('refuses a checkpoint of another job (other rec ids) with exit 2, naming what differs', async () => {
+    const out = await interrupted('mismatch.csv');
+    emu.resetStats();
+    const r = await runCli(['export', '--input', input, '--output', out, '--api-url', emu.url, '--rec-id', 'homepage', '--prediction-id', 'p-churn', ...RATE]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/belongs to another job: recIds \(\["homepage","email-weekly"\] then, \["homepage"\] now\).*--fresh/);
+    expect(emu.stats().requests).toBe(0);
+  });
+
+  it('refuses a checkpoint whose input file changed', async () => {
+    const out = await interrupted('changed.csv');
+    const other = join(dir, 'users-changed.csv');
+    writeFileSync(other, readFileSync(input, 'utf8'));
+    const copyArgs = args(out).map((a) => (a === input ? other : a));
+    const r = await runCli(copyArgs);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/belongs to another job: input path/);
+  });
+
+  it('refuses a corrupt (truncated) checkpoint with exit 2 and never restarts silently', async () => {
+    const out = await interrupted('corrupt.csv');
+    const cp = `${out}.checkpoint.json`;
+    const text = readFileSync(cp, 'utf8');
+    writeFileSync(cp, text.slice(0, text.length / 2));
+    const before = readFileSync(out);
+    emu.resetStats();
+    const r = await runCli(args(out));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/checkpoint .* is corrupt \(not valid JSON \(truncated\?\)\).*--fresh/);
+    expect(emu.stats().requests).toBe(0);
+    expect(readFileSync(out).equals(before)).toBe(true);
+  });
+
+  it('--fresh discards the checkpoint and writes the whole export again', async () => {
+    const out = await interrupted('fresh.csv');
+    const r = await runCli(args(out, ['--fresh']));
+    expect(r.code).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(reference);
+  });
+
+  it('a finished job run again says so and exits 0 without a request', async () => {
+    const out = join(dir, 'twice.csv');
+    expect((await runCli(args(out, ['--rate-limit', '0']))).code).toBe(0);
+    emu.resetStats();
+    const r = await runCli(args(out));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/already completed/);
+    expect(emu.stats().requests).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(reference);
+  });
+});

@@ -1,0 +1,32 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { maxInWindow } from '../../src/emulator/throttle.js';
+import type { RunningEmulator } from '../../src/emulator/server.js';
+import { runCli, tempDir } from '../support/cli.js';
+import { fixtureEmulator, syntheticUsers } from '../support/emulator.js';
+
+// The emulator throttles with a sliding window exactly like the limit we configure: any request
+// over it would be answered 429 and counted. Counts, not timings, are asserted.
+const LIMIT = 20;
+const INTERVAL_S = 2;
+let emu: RunningEmulator;
+beforeAll(async () => {
+  emu = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000 });
+});
+afterAll(async () => emu.close());
+
+it(`never puts more than ${LIMIT} requests in any ${INTERVAL_S} s window at the server, and gets no 429`, async () => {
+  const dir = tempDir();
+  const input = join(dir, 'users.csv');
+  const users = 90;
+  writeFileSync(input, syntheticUsers(users));
+  const out = join(dir, 'out.jsonl');
+  const r = await runCli(['export', '--input', input, '--output', out, '--api-url', emu.url, '--rec-id', 'homepage', '--rate-limit', String(LIMIT), '--rate-interval', String(INTERVAL_S), '--concurrency', '8']);
+  expect(r.code).toBe(0);
+  const s = emu.stats();
+  expect(s.requests).toBe(users);
+  expect(s.byStatus['429'] ?? 0).toBe(0);
+  expect(maxInWindow(s.arrivals!, INTERVAL_S * 1000)).toBeLessThanOrEqual(LIMIT);
+  expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(users);
+});
