@@ -27,7 +27,10 @@ async function exportHandler(args: ExportArgs): Promise<void> {
   const signals = trapSignals(log, cfg.graceMs);
   try {
     const r = await runExport(cfg, { secretKey: secret.key, log, stop: signals.stop, hardStop: signals.hardStop });
-    if (r.error) throw r.error;
+    if (r.error) {
+      log.error(summaryLine(r, cfg), 'export stopped on an error; what is above was written and checkpointed');
+      throw r.error;
+    }
     log.info(summaryLine(r, cfg), r.ended === 'stopped' ? 'export stopped; rerun the same command to resume' : 'export finished');
     exitCode = r.ended === 'stopped' ? signals.exitCode() : r.exitCode;
   } finally {

@@ -8,8 +8,9 @@ import type { Logger } from './log.js';
 import { CsvRows } from './output/csv.js';
 import { errorsHeader } from './output/errors.js';
 import { JsonlRows } from './output/jsonl.js';
-import type { Counts, RequestCounts } from './pipeline/counters.js';
+import { type Counts, type RequestCounts, zeroRequests } from './pipeline/counters.js';
 import { makeFetchUser } from './pipeline/fetch.js';
+import { Health } from './pipeline/health.js';
 import { createLimiter } from './pipeline/limiter.js';
 import { runPipeline } from './pipeline/run.js';
 import { OrderedWriter, type Position } from './pipeline/writer.js';
@@ -54,8 +55,10 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   const outputName = cfg.output.kind === 'file' ? cfg.output.path : '-';
   const job = input.identity ? fingerprint(cfg, input.identity, outputName) : null;
   const store = resumable ? new CheckpointFile(cfg.checkpointPath!) : null;
-  const plan = store && job ? planStart(await store.load(), job, cfg.fresh, store.path) : { kind: 'fresh' as const };
-  const requests: RequestCounts = { requests: 0, retries: 0, throttled: 0 };
+  // --fresh discards whatever is there, a corrupt checkpoint included.
+  const saved = store ? await store.load().catch((err: unknown) => (cfg.fresh ? undefined : Promise.reject(err))) : undefined;
+  const plan = store && job ? planStart(saved, job, cfg.fresh, store.path) : { kind: 'fresh' as const };
+  const requests: RequestCounts = zeroRequests();
 
   if (plan.kind === 'complete') {
     log.info({ checkpoint: store!.path, ...plan.from.counts }, 'this job already completed; nothing to do (use --fresh to run it again)');
@@ -80,7 +83,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
 
   const client = new ProfileClient({ apiUrl: cfg.apiUrl, secretKey: env.secretKey, query: cfg.query, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs });
   const limiter = createLimiter({ limit: cfg.rateLimit, intervalMs: cfg.rateIntervalMs });
-  const fetchUser = makeFetchUser({ attempt: (u, s) => client.attempt(u, s), limiter, query: cfg.query, maxRetries: cfg.maxRetries, counts: requests, log });
+  const fetchUser = makeFetchUser({ attempt: (u, s) => client.attempt(u, s), limiter, query: cfg.query, maxRetries: cfg.maxRetries, counts: requests, log, health: new Health() });
 
   const requestsBefore = from?.requests ?? 0;
   const checkpoint = (pos: Position, done: boolean): Checkpoint => ({

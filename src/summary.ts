@@ -9,6 +9,7 @@ export function summaryLine(r: ExportResult, cfg: ExportConfig) {
     requests: r.requests.requests,
     retries: r.requests.retries,
     throttled: r.requests.throttled,
+    slowdowns: r.requests.slowdowns,
     durationSeconds: Math.round(seconds * 10) / 10,
     requestsPerSecond: seconds > 0 ? Math.round((r.requests.requests / seconds) * 100) / 100 : 0,
     output: cfg.output.kind === 'file' ? cfg.output.path : 'stdout',

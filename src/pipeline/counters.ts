@@ -19,5 +19,10 @@ export const zeroCounts = (): Counts => ({ users: 0, ok: 0, no_recs: 0, unknown_
 export interface RequestCounts {
   requests: number;
   retries: number;
+  /** 429 answers. */
   throttled: number;
+  /** Times the limiter slowed down after a 429 (adaptive throttling). */
+  slowdowns: number;
 }
+
+export const zeroRequests = (): RequestCounts => ({ requests: 0, retries: 0, throttled: 0, slowdowns: 0 });

@@ -14,8 +14,8 @@ export interface FetchDeps {
   backoff?: BackoffOptions;
   counts: RequestCounts;
   log: Logger;
-  /** Told of every attempt's result, for throttling and outage decisions. */
-  observe?: (a: Attempt) => void;
+  /** Told of every attempt's result; returns a fatal error when the API counts as unavailable. */
+  health?: { observe(a: Attempt): Error | undefined };
 }
 
 /**
@@ -32,7 +32,8 @@ export function makeFetchUser(d: FetchDeps) {
         d.counts.requests++;
         return d.attempt(user, signal);
       });
-      d.observe?.(a);
+      const down = d.health?.observe(a);
+      if (down) throw down;
       const attempts = n + 1;
       switch (a.kind) {
         case 'answer':
@@ -44,7 +45,14 @@ export function makeFetchUser(d: FetchDeps) {
         case 'fail':
           return { status: 'failed', reason: a.reason, httpStatus: a.status, attempts };
         case 'retry': {
-          if (a.throttled) d.counts.throttled++;
+          if (a.throttled) {
+            d.counts.throttled++;
+            const share = d.limiter.throttled();
+            if (share !== null) {
+              d.counts.slowdowns++;
+              d.log.warn({ share, status: a.status }, `the API is throttling (org-wide limit shared with other callers): slowing to ${Math.round(share * 100)}% of --rate-limit, recovering gradually`);
+            }
+          }
           if (n >= d.maxRetries) {
             return { status: 'failed', reason: `${a.reason}; gave up after ${attempts} attempts`, httpStatus: a.status, attempts };
           }

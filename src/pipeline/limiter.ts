@@ -10,8 +10,10 @@ export interface RateLimit {
 export interface Limiter {
   /** Runs `fn` when the rate allows; every HTTP attempt (retries included) goes through here. */
   schedule<T>(fn: () => Promise<T>): Promise<T>;
-  /** Current spacing between request starts, ms (0 when unlimited). */
-  readonly spacingMs: number;
+  /** A 429: someone else is using the org's budget. Returns the new share of the limit, or null if unchanged. */
+  throttled(): number | null;
+  /** Share of the configured rate in force now (1 = full; always 1 when unlimited). */
+  readonly share: number;
   stop(): Promise<void>;
 }
 
@@ -22,6 +24,12 @@ export interface Limiter {
  */
 export const safetyMs = (intervalMs: number) => Math.max(4, intervalMs * 0.004);
 
+/** Adaptive throttling: halve on a 429 (at most once per second), creep back +10% every 5 s without one. */
+const SLOWEST_SHARE = 1 / 32;
+const RECOVER_STEP = 0.1;
+const RECOVER_EVERY_MS = 5000;
+const MIN_MS_BETWEEN_SLOWDOWNS = 1000;
+
 /**
  * The rate limit. Bottleneck spaces starts evenly (`minTime`), so traffic is smooth instead of
  * a burst at each window's start. Bottleneck plans each start from the previous *planned* start
@@ -29,15 +37,32 @@ export const safetyMs = (intervalMs: number) => Math.max(4, intervalMs * 0.004);
  * the window guard below then holds any start until the `limit`-th previous *actual* start
  * left the window. Together: no window of `intervalMs` ever holds more than `limit` starts.
  */
-export function createLimiter(rate: RateLimit): Limiter {
-  if (rate.limit <= 0) return { schedule: (fn) => fn(), spacingMs: 0, stop: async () => {} };
+export function createLimiter(rate: RateLimit, now: () => number = () => performance.now()): Limiter {
+  if (rate.limit <= 0) return { schedule: (fn) => fn(), throttled: () => null, share: 1, stop: async () => {} };
   const windowMs = rate.intervalMs + safetyMs(rate.intervalMs);
   const guard = new WindowGuard(rate.limit, windowMs);
-  const minTime = windowMs / rate.limit;
-  const bottleneck = new Bottleneck({ minTime, maxConcurrent: null });
+  const fullSpacing = windowMs / rate.limit;
+  const bottleneck = new Bottleneck({ minTime: fullSpacing, maxConcurrent: null });
+  let share = 1;
+  let lastChange = -Infinity;
+  const setShare = (s: number) => {
+    share = s;
+    lastChange = now();
+    bottleneck.updateSettings({ minTime: fullSpacing / share });
+  };
   return {
-    schedule: (fn) => bottleneck.schedule(() => guard.pass().then(fn)),
-    spacingMs: minTime,
+    schedule(fn) {
+      if (share < 1 && now() - lastChange >= RECOVER_EVERY_MS) setShare(Math.min(1, share + RECOVER_STEP));
+      return bottleneck.schedule(() => guard.pass().then(fn));
+    },
+    throttled() {
+      if (now() - lastChange < MIN_MS_BETWEEN_SLOWDOWNS || share <= SLOWEST_SHARE) return null;
+      setShare(Math.max(SLOWEST_SHARE, share / 2));
+      return share;
+    },
+    get share() {
+      return share;
+    },
     async stop() {
       await bottleneck.stop({ dropWaitingJobs: true }).catch(() => {});
     },

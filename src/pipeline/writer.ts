@@ -37,7 +37,9 @@ export interface Position {
 export class OrderedWriter {
   private readonly pending = new Map<number, [SourceItem, UserOutcome | null]>();
   private nextSeq = 0;
-  private pumping: Promise<void> | null = null;
+  private running = false;
+  private pumped: Promise<void> = Promise.resolve();
+  private failure: Error | undefined;
   private waiters: Array<() => void> = [];
   private pos: Position;
 
@@ -72,27 +74,45 @@ export class OrderedWriter {
 
   put(seq: number, item: SourceItem, outcome: UserOutcome | null): void {
     this.pending.set(seq, [item, outcome]);
-    if (seq === this.nextSeq && !this.pumping) this.pumping = this.pump().finally(() => (this.pumping = null));
+    if (!this.running && seq === this.nextSeq) this.pumped = this.pump();
   }
 
-  /** Resolves once fewer than `n` items read are not yet written. */
+  /** Resolves once fewer than `n` items read are not yet written; rejects if writing failed. */
   async room(readSoFar: number, n: number): Promise<void> {
-    while (readSoFar - this.nextSeq >= n) await new Promise<void>((r) => this.waiters.push(r));
+    while (readSoFar - this.nextSeq >= n) {
+      if (this.failure) throw this.failure;
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+    if (this.failure) throw this.failure;
   }
 
   /** Waits for the contiguous items handed in to be written to the sinks' buffers. */
   async settle(): Promise<void> {
-    while (this.pumping) await this.pumping;
+    while (this.running) await this.pumped;
+    if (this.failure) throw this.failure;
   }
 
+  /**
+   * `running` is set and cleared synchronously (an async function runs to its first await at
+   * once, and its `finally` before it resolves), so a `put` never misses a pump that is ending.
+   */
   private async pump(): Promise<void> {
-    for (let e = this.pending.get(this.nextSeq); e; e = this.pending.get(this.nextSeq)) {
-      this.pending.delete(this.nextSeq);
-      this.nextSeq++;
-      this.emit(e[0], e[1]);
-      if (this.waiters.length) for (const w of this.waiters.splice(0)) w();
-      if (this.out.full) await this.out.drain();
-      if (this.errors.full) await this.errors.drain();
+    this.running = true;
+    try {
+      for (let e = this.pending.get(this.nextSeq); e; e = this.pending.get(this.nextSeq)) {
+        this.pending.delete(this.nextSeq);
+        this.nextSeq++;
+        this.emit(e[0], e[1]);
+        if (this.waiters.length) for (const w of this.waiters.splice(0)) w();
+        if (this.out.full) await this.out.drain();
+        if (this.errors.full) await this.errors.drain();
+      }
+    } catch (err) {
+      // A sink that cannot be written (disk full...) is fatal; the reader learns it at room().
+      this.failure ??= err as Error;
+      for (const w of this.waiters.splice(0)) w();
+    } finally {
+      this.running = false;
     }
   }
 

@@ -140,6 +140,14 @@ describe('a checkpoint is bound to its job', () => {
     expect(readFileSync(out).equals(before)).toBe(true);
   });
 
+  it('--fresh gets past a corrupt checkpoint too', async () => {
+    const out = await interrupted('corrupt-fresh.csv');
+    writeFileSync(`${out}.checkpoint.json`, '{"version":1,"job":');
+    const r = await runCli(args(out, ['--fresh', '--rate-limit', '0']));
+    expect(r.code).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(reference);
+  });
+
   it('--fresh discards the checkpoint and writes the whole export again', async () => {
     const out = await interrupted('fresh.csv');
     const r = await runCli(args(out, ['--fresh']));
