@@ -16,7 +16,8 @@ import { loadSecret } from './secret.js';
 import { summaryLine } from './summary.js';
 
 let exitCode: number = ExitCode.ok;
-let secretForErrors: string | undefined;
+/** Scrubbed from the final error line too: the env key before a key file is read, then the key in use. */
+let secretForErrors: string | undefined = process.env.AMPLITUDE_SECRET_KEY?.trim() || undefined;
 
 async function exportHandler(args: ExportArgs): Promise<void> {
   const cfg = buildConfig(args);
