@@ -7,13 +7,15 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { buildConfig, type ExportArgs } from './config.js';
 import { runDemo } from './demo.js';
+import { runDryRun } from './dryrun.js';
 import { emulatorCommand } from './emulator/command.js';
 import { describe, ExitCode, ExitError, usageError } from './errors.js';
 import { runExport } from './export.js';
 import { exportFlags } from './flags.js';
 import { createLogger, type Logger } from './log.js';
+import { createProgress } from './progress/reporter.js';
+import { endOfRun } from './report/end.js';
 import { loadSecret } from './secret.js';
-import { summaryLine } from './summary.js';
 
 let exitCode: number = ExitCode.ok;
 /** Scrubbed from the final error line too: the env key before a key file is read, then the key in use. */
@@ -21,21 +23,42 @@ let secretForErrors: string | undefined = process.env.AMPLITUDE_SECRET_KEY?.trim
 
 async function exportHandler(args: ExportArgs): Promise<void> {
   const cfg = buildConfig(args);
-  const secret = loadSecret({ env: process.env.AMPLITUDE_SECRET_KEY, file: args.secretKeyFile });
-  secretForErrors = secret.key;
-  const log = createLogger({ level: cfg.logLevel, secret: secret.key, pretty: process.stderr.isTTY === true });
-  if (secret.warning) log.warn(secret.warning);
-  const signals = trapSignals(log, cfg.graceMs);
+  const startedAt = new Date();
+  // Every run past this point leaves a --summary/--metrics-file, failed ones included; a dry run none.
+  let reported = cfg.dryRun;
   try {
-    const r = await runExport(cfg, { secretKey: secret.key, log, stop: signals.stop, hardStop: signals.hardStop });
-    if (r.error) {
-      log.error(summaryLine(r, cfg), 'export stopped on an error; what is above was written and checkpointed');
-      throw r.error;
+    // A dry run needs the key too: it is how tonight's config is checked, and a missing key is tonight's failure.
+    const secret = loadSecret({ env: process.env.AMPLITUDE_SECRET_KEY, file: args.secretKeyFile });
+    secretForErrors = secret.key;
+    const progress = createProgress({ enabled: cfg.progress && !cfg.dryRun, intervalMs: cfg.progressIntervalMs, stderr: process.stderr });
+    const log = createLogger({ level: cfg.logLevel, secret: secret.key, pretty: process.stderr.isTTY === true, write: progress.write });
+    if (secret.warning) log.warn(secret.warning);
+    if (cfg.dryRun) {
+      const secretFrom = args.secretKeyFile !== undefined ? `--secret-key-file ${args.secretKeyFile}` : 'AMPLITUDE_SECRET_KEY';
+      exitCode = await runDryRun(cfg, { log, out: process.stdout, secretFrom });
+      return;
     }
-    log.info(summaryLine(r, cfg), r.ended === 'stopped' ? 'export stopped; rerun the same command to resume' : 'export finished');
-    exitCode = r.ended === 'stopped' ? signals.exitCode() : r.exitCode;
-  } finally {
-    signals.release();
+    const signals = trapSignals(log, cfg.graceMs);
+    try {
+      const r = await runExport(cfg, { secretKey: secret.key, log, stop: signals.stop, hardStop: signals.hardStop, progress: progress.start(log) });
+      reported = true;
+      const code = !r.error && r.ended === 'stopped' ? signals.exitCode() : r.exitCode;
+      const summary = await endOfRun(cfg, { result: r, exitCode: code, startedAt }, secret.key, (m) => log.error(m));
+      if (r.error) {
+        log.error(summary, 'export stopped on an error; what is above was written and checkpointed');
+        throw r.error;
+      }
+      log.info(summary, r.ended === 'stopped' ? 'export stopped; rerun the same command to resume' : 'export finished');
+      exitCode = summary.exitCode;
+    } finally {
+      signals.release();
+    }
+  } catch (err) {
+    if (!reported) {
+      const code = err instanceof ExitError ? err.exitCode : ExitCode.failure;
+      await endOfRun(cfg, { result: undefined, error: err, exitCode: code, startedAt }, secretForErrors, (m) => process.stderr.write(`amp-profile-export: ${m}\n`));
+    }
+    throw err;
   }
 }
 

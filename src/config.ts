@@ -1,10 +1,13 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { ProfileQuery, PropensityType } from './api/types.js';
+import { isS3Url, parseS3Url, type S3Location } from './aws/s3url.js';
+import { MAX_PART_MIB, MIB, MIN_PART_MIB, SSE_VALUES, type S3Settings, type Sse } from './aws/settings.js';
 import { usageError } from './errors.js';
 import type { LogLevel } from './log.js';
+import type { Shard } from './pipeline/shard.js';
 
 /** Where bytes come from or go to. */
-export type Location = { kind: 'file'; path: string } | { kind: 'stdio' };
+export type Location = { kind: 'file'; path: string } | { kind: 'stdio' } | S3Location;
 
 export type Format = 'csv' | 'jsonl';
 
@@ -37,6 +40,19 @@ export interface ExportArgs {
   errors?: string;
   escapeFormulas: boolean;
   logLevel: string;
+  progress: boolean;
+  progressInterval: number;
+  dryRun: boolean;
+  summary?: string;
+  metricsFile?: string;
+  redisUrl?: string;
+  limiterId: string;
+  shard?: string;
+  shards?: number;
+  s3PathStyle: boolean;
+  s3Sse?: string;
+  s3KmsKeyId?: string;
+  s3PartSize: number;
 }
 
 /** Every option, validated and normalised once. */
@@ -44,9 +60,9 @@ export interface ExportConfig {
   input: Location;
   output: Location;
   format: Format;
-  /** Errors file (CSV); always a file. */
+  /** Errors file (CSV): a file path or an s3:// URL. */
   errorsPath: string;
-  /** null when the output cannot be resumed (stdout). */
+  /** A file path or an s3:// URL; null when the output cannot be resumed (stdout). */
   checkpointPath: string | null;
   userIdColumn: string;
   deviceIdColumn: string;
@@ -64,6 +80,18 @@ export interface ExportConfig {
   graceMs: number;
   escapeFormulas: boolean;
   logLevel: LogLevel;
+  /** Progress on stderr (status line on a terminal, else JSON lines every `progressIntervalMs`). */
+  progress: boolean;
+  progressIntervalMs: number;
+  dryRun: boolean;
+  /** `--summary` JSON and `--metrics-file` Prometheus text, written at the end of a run; null = none. */
+  summaryPath: string | null;
+  metricsPath: string | null;
+  /** Shared rate limit through Redis; undefined = this process alone. */
+  redisUrl: string | undefined;
+  limiterId: string;
+  shard: Shard;
+  s3: S3Settings;
 }
 
 const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -74,12 +102,42 @@ export const splitList = (s: string | undefined): string[] =>
 
 export function parseLocation(s: string): Location {
   if (s === '-') return { kind: 'stdio' };
+  if (isS3Url(s)) {
+    const loc = parseS3Url(s);
+    if (typeof loc === 'string') throw usageError(`${s}: ${loc}`);
+    return loc;
+  }
   return { kind: 'file', path: isAbsolute(s) ? s : resolve(s) };
 }
 
+/** How a location is named in fingerprints and messages: its path, its s3:// URL, or `-`. */
+export function locationName(loc: Location): string {
+  return loc.kind === 'file' ? loc.path : loc.kind === 's3' ? loc.url : '-';
+}
+
 /** `{date}` -> the run's UTC date, so a nightly job writes a new file each night. */
-export function fillPath(template: string, now: Date): string {
-  return template.replaceAll('{date}', now.toISOString().slice(0, 10));
+export function fillPath(template: string, now: Date, shard?: Shard): string {
+  return template.replaceAll('{date}', now.toISOString().slice(0, 10)).replaceAll('{shard}', String(shard?.index ?? 0));
+}
+
+/** `--shard i/n`, or `--shards n` with i from JOB_COMPLETION_INDEX; problems are pushed. */
+export function parseShard(a: Pick<ExportArgs, 'shard' | 'shards'>, env: NodeJS.ProcessEnv, problems: string[]): Shard {
+  if (a.shard !== undefined && a.shards !== undefined) problems.push('give --shard i/n or --shards n, not both');
+  if (a.shard !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(a.shard.trim());
+    const index = Number(m?.[1]);
+    const count = Number(m?.[2]);
+    if (!m || count < 1 || index >= count) problems.push(`--shard expects i/n with 0 <= i < n, got ${a.shard}`);
+    else return { index, count };
+  } else if (a.shards !== undefined) {
+    const raw = env.JOB_COMPLETION_INDEX;
+    const index = Number(raw);
+    if (!Number.isInteger(a.shards) || a.shards < 1) problems.push(`--shards expects a whole number of at least 1, got ${a.shards}`);
+    else if (raw === undefined || !Number.isInteger(index) || index < 0 || index >= a.shards) {
+      problems.push(`--shards ${a.shards} needs JOB_COMPLETION_INDEX from 0 to ${a.shards - 1} (a Kubernetes Indexed Job sets it), got ${raw ?? 'nothing'}`);
+    } else return { index, count: a.shards };
+  }
+  return { index: 0, count: 1 };
 }
 
 export function formatFromPath(path: string | undefined): Format {
@@ -90,7 +148,7 @@ export function formatFromPath(path: string | undefined): Format {
  * Checks every option and reports all problems in one line (exit 2), before any file is
  * opened or request sent.
  */
-export function buildConfig(a: ExportArgs, now = new Date()): ExportConfig {
+export function buildConfig(a: ExportArgs, now = new Date(), env: NodeJS.ProcessEnv = process.env): ExportConfig {
   const problems: string[] = [];
   const need = (ok: boolean, msg: string) => {
     if (!ok) problems.push(msg);
@@ -102,10 +160,20 @@ export function buildConfig(a: ExportArgs, now = new Date()): ExportConfig {
 
   need(a.input !== undefined && a.input !== '', '--input is required (a CSV path, or - for stdin)');
   need(a.output !== undefined && a.output !== '', '--output is required (a path, or - for stdout)');
-  const outputPath = a.output ? fillPath(a.output, now) : '-';
-  for (const [flag, v] of [['input', a.input], ['output', a.output], ['checkpoint', a.checkpoint], ['errors', a.errors]] as const) {
+  const shard = parseShard(a, env, problems);
+  const outputPath = a.output ? fillPath(a.output, now, shard) : '-';
+  need(a.redisUrl === undefined || /^rediss?:\/\//.test(a.redisUrl), `--redis-url expects redis://host:port or rediss://..., got ${a.redisUrl?.replace(/:[^:@/]*@/, ':***@')}`);
+  need(a.limiterId !== '', '--limiter-id must not be empty');
+  for (const [flag, v] of [['summary', a.summary], ['metrics-file', a.metricsFile]] as const) {
     need(!v?.startsWith('s3://'), `--${flag} ${v}: s3:// locations are not supported yet`);
   }
+  for (const [flag, v] of [['input', a.input], ['output', outputPath], ['checkpoint', a.checkpoint && fillPath(a.checkpoint, now, shard)], ['errors', a.errors && fillPath(a.errors, now, shard)]] as const) {
+    const why = isS3Url(v) ? parseS3Url(v) : undefined;
+    if (typeof why === 'string') problems.push(`--${flag} ${v}: ${why}`);
+  }
+  need(a.s3Sse === undefined || SSE_VALUES.includes(a.s3Sse), `--s3-sse expects ${SSE_VALUES.join(' or ')}, got ${a.s3Sse}`);
+  need(a.s3KmsKeyId === undefined || a.s3Sse === 'aws:kms', '--s3-kms-key-id needs --s3-sse aws:kms');
+  int(a.s3PartSize, 's3-part-size', MIN_PART_MIB, MAX_PART_MIB);
 
   let format: Format = formatFromPath(outputPath);
   if (a.format !== undefined) {
@@ -129,6 +197,7 @@ export function buildConfig(a: ExportArgs, now = new Date()): ExportConfig {
   num(a.timeout, 'timeout', 0, true);
   int(a.maxRetries, 'max-retries', 0, 100);
   num(a.grace, 'grace', 0);
+  num(a.progressInterval, 'progress-interval', 0, true);
   need(LOG_LEVELS.has(a.logLevel), `--log-level expects one of ${[...LOG_LEVELS].join(', ')}, got ${a.logLevel}`);
   need(a.userIdColumn !== '' && a.deviceIdColumn !== '', 'the id column names must not be empty');
 
@@ -143,13 +212,14 @@ export function buildConfig(a: ExportArgs, now = new Date()): ExportConfig {
   if (problems.length > 0 || !apiUrl) throw usageError(problems.join('; '));
 
   const output = parseLocation(outputPath);
-  const base = output.kind === 'file' ? output.path : resolve('amp-profile-export');
+  const base = output.kind === 'file' ? output.path : output.kind === 's3' ? output.url : resolve('amp-profile-export');
+  const place = (p: string) => (isS3Url(p) ? p : resolve(p));
   return {
     input: parseLocation(a.input!),
     output,
     format,
-    errorsPath: a.errors ? resolve(fillPath(a.errors, now)) : `${base}.errors.csv`,
-    checkpointPath: output.kind === 'stdio' ? null : a.checkpoint ? resolve(fillPath(a.checkpoint, now)) : `${base}.checkpoint.json`,
+    errorsPath: a.errors ? place(fillPath(a.errors, now, shard)) : `${base}.errors.csv`,
+    checkpointPath: output.kind === 'stdio' ? null : a.checkpoint ? place(fillPath(a.checkpoint, now, shard)) : `${base}.checkpoint.json`,
     userIdColumn: a.userIdColumn,
     deviceIdColumn: a.deviceIdColumn,
     query: {
@@ -173,6 +243,15 @@ export function buildConfig(a: ExportArgs, now = new Date()): ExportConfig {
     graceMs: Math.round(a.grace * 1000),
     escapeFormulas: a.escapeFormulas,
     logLevel: a.logLevel as LogLevel,
+    progress: a.progress,
+    progressIntervalMs: Math.round(a.progressInterval * 1000),
+    dryRun: a.dryRun,
+    summaryPath: a.summary ? resolve(fillPath(a.summary, now, shard)) : null,
+    metricsPath: a.metricsFile ? resolve(fillPath(a.metricsFile, now, shard)) : null,
+    redisUrl: a.redisUrl,
+    limiterId: a.limiterId,
+    shard,
+    s3: { pathStyle: a.s3PathStyle, sse: a.s3Sse as Sse | undefined, kmsKeyId: a.s3KmsKeyId, partSize: a.s3PartSize * MIB },
   };
 }
 

@@ -21,6 +21,7 @@ export type FatalCode =
   | 'usage' // a bad flag or value
   | 'input' // input missing, unreadable, not CSV, no id column
   | 'checkpoint' // checkpoint refused: other job, corrupt
+  | 'output' // an output, errors or checkpoint location that cannot be written (missing bucket, access denied, unreachable)
   | 'api_url' // the API answered as if the URL were wrong (empty 404, 301)
   | 'auth' // 401: the key was refused
   | 'unavailable' // the API kept failing
@@ -30,6 +31,7 @@ const exitFor: Record<FatalCode, ExitCode> = {
   usage: ExitCode.usage,
   input: ExitCode.usage,
   checkpoint: ExitCode.usage,
+  output: ExitCode.usage,
   api_url: ExitCode.usage,
   auth: ExitCode.auth,
   unavailable: ExitCode.unavailable,
@@ -51,6 +53,7 @@ export class ExitError extends Error {
 
 export const usageError = (message: string) => new ExitError('usage', message);
 export const inputError = (message: string) => new ExitError('input', message);
+export const outputError = (message: string) => new ExitError('output', message);
 
 /** A one-line description of any thrown value, for logs and the final line. */
 export function describe(err: unknown): string {

@@ -1,23 +1,24 @@
 import { ProfileClient } from './api/client.js';
-import { CheckpointFile } from './checkpoint/store.js';
+import { s3For } from './aws/s3client.js';
+import { openCheckpointStore } from './checkpoint/store.js';
 import { type Checkpoint, CHECKPOINT_VERSION, fingerprint } from './checkpoint/state.js';
 import { planStart } from './checkpoint/plan.js';
-import type { ExportConfig } from './config.js';
+import { type ExportConfig, locationName } from './config.js';
 import { ExitCode, type ExitError } from './errors.js';
 import type { Logger } from './log.js';
 import { CsvRows } from './output/csv.js';
-import { errorsHeader } from './output/errors.js';
 import { JsonlRows } from './output/jsonl.js';
 import { type Counts, type RequestCounts, zeroRequests } from './pipeline/counters.js';
 import { makeFetchUser } from './pipeline/fetch.js';
 import { Health } from './pipeline/health.js';
 import { createLimiter } from './pipeline/limiter.js';
+import { createRedisLimiter } from './pipeline/redis-limiter.js';
 import { runPipeline } from './pipeline/run.js';
+import { inShard } from './pipeline/shard.js';
 import { OrderedWriter, type Position } from './pipeline/writer.js';
-import { FileSink } from './sinks/file.js';
-import { LazyFileSink } from './sinks/lazy.js';
-import type { Sink } from './sinks/sink.js';
-import { StreamSink } from './sinks/stdout.js';
+import type { StartProgress } from './progress/probe.js';
+import { discardUploads, finishUploads, openErrors, openOutput } from './sinks/open.js';
+import type { S3SinkState } from './sinks/s3.js';
 import { openCsvSource } from './sources/csv.js';
 import { openInput } from './sources/open.js';
 
@@ -28,6 +29,8 @@ export interface ExportEnv {
   stop: AbortSignal;
   hardStop: AbortSignal;
   stdout?: NodeJS.WritableStream;
+  /** Progress reporting (cli.ts: status line or JSON lines); reads counters on a timer. */
+  progress?: StartProgress | undefined;
 }
 
 export interface ExportResult {
@@ -39,6 +42,8 @@ export interface ExportResult {
   requests: RequestCounts;
   durationMs: number;
   outputBytes: number;
+  /** Bytes in the errors file (0 when there is none). */
+  errorsBytes?: number;
 }
 
 /** How often the checkpoint is written while work completes (guarantee 2: ~1 s of work). */
@@ -47,46 +52,53 @@ export const CHECKPOINT_INTERVAL_MS = 1000;
 export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<ExportResult> {
   const started = performance.now();
   const log = env.log;
-  const input = await openInput(cfg.input);
+  const s3 = await s3For(cfg);
+  const input = await openInput(cfg.input, process.stdin, s3);
   const resumable = cfg.checkpointPath !== null && input.identity !== null;
   if (cfg.output.kind === 'stdio') log.warn('output to stdout cannot be resumed: running without a checkpoint');
   else if (!input.identity) log.warn('input from stdin cannot be resumed: running without a checkpoint');
 
-  const outputName = cfg.output.kind === 'file' ? cfg.output.path : '-';
+  const outputName = locationName(cfg.output);
   const job = input.identity ? fingerprint(cfg, input.identity, outputName) : null;
-  const store = resumable ? new CheckpointFile(cfg.checkpointPath!) : null;
+  const store = resumable ? await openCheckpointStore(cfg.checkpointPath!, s3) : null;
   // --fresh discards whatever is there, a corrupt checkpoint included.
   const saved = store ? await store.load().catch((err: unknown) => (cfg.fresh ? undefined : Promise.reject(err))) : undefined;
   const plan = store && job ? planStart(saved, job, cfg.fresh, store.path) : { kind: 'fresh' as const };
   const requests: RequestCounts = zeroRequests();
 
   if (plan.kind === 'complete') {
+    await finishUploads(cfg, s3, plan.from);
     log.info({ checkpoint: store!.path, ...plan.from.counts }, 'this job already completed; nothing to do (use --fresh to run it again)');
-    return { exitCode: ExitCode.ok, ended: 'already_complete', counts: plan.from.counts, requests, durationMs: 0, outputBytes: plan.from.outputBytes };
+    return { exitCode: ExitCode.ok, ended: 'already_complete', counts: plan.from.counts, requests, durationMs: 0, outputBytes: plan.from.outputBytes, errorsBytes: plan.from.errorsBytes };
   }
   if (plan.kind === 'fresh' && plan.note) log.info(plan.note);
+  if (plan.kind === 'fresh' && saved) await discardUploads(s3, saved);
   const from = plan.kind === 'resume' ? plan.from : undefined;
+  // Before any file is created: an unreachable Redis is exit 2 with nothing touched.
+  const rate = { limit: cfg.rateLimit, intervalMs: cfg.rateIntervalMs };
+  const limiter = cfg.redisUrl && cfg.rateLimit > 0 ? await createRedisLimiter({ ...rate, redisUrl: cfg.redisUrl, limiterId: cfg.limiterId, log }) : createLimiter(rate);
 
   const source = await openCsvSource(input.stream(from?.input.offset ?? 0), {
     userIdColumn: cfg.userIdColumn,
     deviceIdColumn: cfg.deviceIdColumn,
     name: input.name,
     resume: from && { offset: from.input.offset, linesBefore: from.input.feeds, header: from.input.header },
+    reopen: input.identity ? input.stream : undefined,
+    warn: (fields, msg) => log.warn(fields, msg),
   });
   const rows = cfg.format === 'csv' ? new CsvRows({ query: cfg.query, maxItems: cfg.maxItems ?? 10, escapeFormulas: cfg.escapeFormulas }) : new JsonlRows(cfg.maxItems);
-  const out: Sink = cfg.output.kind === 'file' ? await FileSink.open(cfg.output.path, from?.outputBytes) : new StreamSink(env.stdout as never);
-  const errors = await LazyFileSink.open(cfg.errorsPath, errorsHeader(), from?.errorsBytes ?? 0);
+  const out = await openOutput(cfg, s3, from, env.stdout);
+  const errors = await openErrors(cfg, s3, from);
   const writer = from
     ? new OrderedWriter(out, errors, rows, { offset: from.input.offset, feeds: from.input.feeds, line: from.input.line, counts: from.counts })
     : OrderedWriter.fresh(out, errors, rows, source.headerEnd, source.headerFeeds);
   if (from) log.info({ checkpoint: store!.path, line: from.input.line, users: from.counts.users }, 'resuming from checkpoint');
 
   const client = new ProfileClient({ apiUrl: cfg.apiUrl, secretKey: env.secretKey, query: cfg.query, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs });
-  const limiter = createLimiter({ limit: cfg.rateLimit, intervalMs: cfg.rateIntervalMs });
   const fetchUser = makeFetchUser({ attempt: (u, s) => client.attempt(u, s), limiter, query: cfg.query, maxRetries: cfg.maxRetries, counts: requests, log, health: new Health() });
 
   const requestsBefore = from?.requests ?? 0;
-  const checkpoint = (pos: Position, done: boolean): Checkpoint => ({
+  const checkpoint = (pos: Position, done: boolean, outputState: S3SinkState | void, errorsState: S3SinkState | void): Checkpoint => ({
     version: CHECKPOINT_VERSION,
     job: job!,
     done,
@@ -96,23 +108,38 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     counts: pos.counts,
     requests: requestsBefore + requests.requests,
     updatedAt: new Date().toISOString(),
+    ...(outputState ? { outputState } : {}),
+    ...(errorsState ? { errorsState } : {}),
   });
   // A checkpoint only ever names bytes already on disk: take the position, make the sinks
-  // durable (fsync), then write the checkpoint that points at them.
+  // durable (fsync), then write the checkpoint that points at them. position() and sync()
+  // run in the same tick: an S3 sink's state matches the position's byte counts exactly.
+  // A failed commit does not stop the later ones (a transient S3 error must not end checkpointing).
   let committing: Promise<void> = Promise.resolve();
   let lastSaved = -1;
   const commit = (done = false) => {
-    committing = committing.then(async () => {
+    committing = committing.catch(() => undefined).then(async () => {
       const pos = writer.position();
       if (!done && pos.line === lastSaved) return;
-      await Promise.all([out.sync(), errors.sync()]);
-      if (store) await store.save(checkpoint(pos, done));
+      const [outputState, errorsState] = await Promise.all([out.sync(), errors.sync()]);
+      if (store) {
+        await store.save(checkpoint(pos, done, outputState, errorsState));
+        out.checkpointed?.();
+        errors.checkpointed?.();
+      }
       lastSaved = pos.line;
     });
     return committing;
   };
   if (store && !from) await commit();
   const timer = store ? setInterval(() => void commit().catch((err) => log.error({ err: String(err) }, 'checkpoint write failed')), CHECKPOINT_INTERVAL_MS) : undefined;
+  const stopProgress = env.progress?.({
+    position: () => writer.position(),
+    requests,
+    share: () => limiter.share,
+    inputBytes: input.identity?.size ?? null,
+    rate: { limit: cfg.rateLimit, intervalMs: cfg.rateIntervalMs },
+  });
 
   let end;
   try {
@@ -125,14 +152,17 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
       hardStop: env.hardStop,
       graceMs: cfg.graceMs,
       skipThroughLine: from?.input.line,
+      keep: cfg.shard.count > 1 ? (item) => inShard(item, cfg.shard) : undefined,
     });
   } finally {
+    stopProgress?.();
     clearInterval(timer);
     await limiter.stop();
     await client.close();
   }
   await commit(end.ended === 'complete');
-  await Promise.all([out.close(), errors.close()]);
+  // A run that stopped early leaves its S3 upload open for the resume: no partial object.
+  await Promise.all([out.close(end.ended === 'complete'), errors.close(end.ended === 'complete')]);
 
   const pos = writer.position();
   const counts = pos.counts;
@@ -143,6 +173,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     requests,
     durationMs: performance.now() - started,
     outputBytes: pos.outputBytes,
+    errorsBytes: pos.errorsBytes,
   };
   if (end.ended === 'fatal') {
     result.error = end.error;

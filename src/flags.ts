@@ -6,11 +6,11 @@ import type { Options } from 'yargs';
  * flag on purpose: AMPLITUDE_SECRET_KEY or --secret-key-file, never the command line (ps, shell history).
  */
 export const exportFlags = {
-  input: { type: 'string', describe: 'Users CSV with a header row (path, or - for stdin)', group: 'Input/output:' },
-  output: { type: 'string', describe: 'Destination (path, or - for stdout); {date} is filled in', group: 'Input/output:' },
+  input: { type: 'string', describe: 'Users CSV with a header row (path, s3://bucket/key, or - for stdin)', group: 'Input/output:' },
+  output: { type: 'string', describe: 'Destination (path, s3://bucket/key, or - for stdout); {date} is filled in', group: 'Input/output:' },
   format: { type: 'string', describe: 'csv or jsonl', defaultDescription: 'from the output extension (.jsonl/.ndjson → jsonl)', group: 'Input/output:' },
   errors: { type: 'string', describe: 'Errors CSV (failed users, unreadable rows); a valid --input for a rerun', defaultDescription: 'output + .errors.csv', group: 'Input/output:' },
-  checkpoint: { type: 'string', describe: 'Checkpoint file for resume', defaultDescription: 'output + .checkpoint.json', group: 'Input/output:' },
+  checkpoint: { type: 'string', describe: 'Checkpoint file (or s3:// object) for resume', defaultDescription: 'output + .checkpoint.json', group: 'Input/output:' },
   fresh: { type: 'boolean', default: false, describe: 'Discard an existing checkpoint and start over', group: 'Input/output:' },
   'user-id-column': { type: 'string', default: 'user_id', describe: 'Input column holding the user id', group: 'Input/output:' },
   'device-id-column': { type: 'string', default: 'device_id', describe: 'Input column holding the device id', group: 'Input/output:' },
@@ -39,8 +39,25 @@ export const exportFlags = {
     group: 'API:',
   },
 
+  'redis-url': { type: 'string', describe: 'Share the rate limit with every process using this Redis and --limiter-id (redis://[:password@]host:port)', group: 'Sharing:' },
+  'limiter-id': { type: 'string', default: 'amp-profile-export', describe: 'Name of the shared budget in Redis', group: 'Sharing:' },
+  shard: { type: 'string', describe: 'i/n: take the users whose id hashes (FNV-1a 32) to i mod n', group: 'Sharing:' },
+  shards: { type: 'number', describe: 'n: like --shard, with i from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs)', group: 'Sharing:' },
+
+  // S3: credentials, region and endpoint come from the AWS SDK's usual sources (AWS_PROFILE,
+  // AWS_ACCESS_KEY_ID..., web identity, AWS_REGION, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL).
+  's3-path-style': { type: 'boolean', default: false, describe: 'Path-style S3 addressing (endpoint/bucket/key), for S3-compatible stores (MinIO, Ceph...)', group: 'S3:' },
+  's3-sse': { type: 'string', describe: 'Server-side encryption of every object written: AES256 or aws:kms', group: 'S3:' },
+  's3-kms-key-id': { type: 'string', describe: 'KMS key id or ARN for --s3-sse aws:kms', defaultDescription: "the bucket's default key", group: 'S3:' },
+  's3-part-size': { type: 'number', default: 8, describe: 'MiB per multipart part of an s3:// output (5 to 5120); also about the memory it holds between parts', group: 'S3:' },
+
   grace: { type: 'number', default: 10, describe: 'Seconds in-flight requests get to finish after SIGTERM/SIGINT', group: 'Run:' },
   'log-level': { type: 'string', default: 'info', describe: 'trace, debug, info, warn, error, silent', group: 'Run:' },
+  progress: { type: 'boolean', default: true, describe: 'On a terminal a status line (percent, users/s, rate, ETA, counts); else a JSON "progress" log line every --progress-interval s. --no-progress: neither', group: 'Run:' },
+  'progress-interval': { type: 'number', default: 30, describe: 'Seconds between progress log lines when stderr is not a terminal', group: 'Run:' },
+  'dry-run': { type: 'boolean', default: false, describe: 'Check the config and read the whole input: users, unreadable rows, duplicate ids, time at the rate limit; no request, no file written', group: 'Run:' },
+  summary: { type: 'string', describe: 'Write a JSON run summary here at the end of every run (counts, requests, duration, files, exit code); {date} and {shard} are filled in', group: 'Run:' },
+  'metrics-file': { type: 'string', describe: "The same in Prometheus text format for node_exporter's textfile collector (name it *.prom), replaced atomically", group: 'Run:' },
 } as const satisfies Record<string, Options>;
 
 const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -29,6 +29,8 @@ export interface CeilingResult {
   /** Time of the loop alone (after the pool exists, until the last body is read). */
   ms: number;
   reqPerSec: number;
+  /** User + system CPU of this process during the loop, µs per request. */
+  cpuMicrosPerRequest: number;
   byStatus: Record<string, number>;
 }
 
@@ -48,10 +50,12 @@ export async function bareLoop(o: CeilingOptions, secretKey: string): Promise<Ce
     }
   };
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(Array.from({ length: o.connections }, worker));
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   await pool.close();
-  return { requests: o.requests, ms, reqPerSec: (o.requests * 1000) / ms, byStatus };
+  return { requests: o.requests, ms, reqPerSec: (o.requests * 1000) / ms, cpuMicrosPerRequest: (cpu.user + cpu.system) / o.requests, byStatus };
 }
 
 /** Runs `bareLoop` in a child process (this file as its entry). */

@@ -10,6 +10,8 @@ import { stopChild, tail, track } from './children.js';
 export interface EmulatorProcess {
   url: string;
   pid: number;
+  /** Why the emulator exited, if it did before stop(). */
+  readonly died: string | undefined;
   stats(): Promise<EmulatorStats>;
   stop(): Promise<void>;
 }
@@ -45,15 +47,29 @@ export async function startEmulatorProcess(cli: string, args: string[], timeoutM
       (err: Error) => fail(err),
     );
   });
+  // An emulator that dies mid-bench would otherwise show up as a slow, failing export.
+  let died: string | undefined;
+  void exited.then(
+    (e) => {
+      if (!stopping) died = `emulator (pid ${child.pid}) exited with code ${e.code}, signal ${e.signal}: ${stderr().trim().slice(-800)}`;
+    },
+    () => {},
+  );
+  let stopping = false;
   return {
     url,
     pid: child.pid!,
+    get died() {
+      return died;
+    },
     async stats() {
+      if (died) throw new Error(died);
       const res = await fetch(`${url}/__emulator/stats`);
       if (!res.ok) throw new Error(`emulator stats: HTTP ${res.status}`);
       return (await res.json()) as EmulatorStats;
     },
     async stop() {
+      stopping = true;
       await stopChild(child, exited);
     },
   };

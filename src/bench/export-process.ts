@@ -17,6 +17,8 @@ export interface ExportRun {
   /** Peak resident set, KiB; null when neither /usr/bin/time nor /proc could tell. */
   peakRssKib: number | null;
   rssSource: '/usr/bin/time' | '/proc VmHWM' | 'none';
+  /** User + system CPU seconds of the export (from /usr/bin/time); null without it. */
+  cpuSeconds: number | null;
   stderr: string;
 }
 
@@ -62,10 +64,14 @@ export async function runExportProcess(s: ExportSpawn): Promise<ExportRun> {
   const wallMs = performance.now() - t0;
   clearInterval(poll);
   let peakRssKib: number | null = hwm;
+  let cpuSeconds: number | null = null;
   if (hasTime) {
     const report = await readFile(s.timeFile, 'utf8').catch(() => '');
     const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(report);
     peakRssKib = m ? Number(m[1]) : null;
+    const user = /User time \(seconds\): ([\d.]+)/.exec(report);
+    const system = /System time \(seconds\): ([\d.]+)/.exec(report);
+    cpuSeconds = user && system ? Number(user[1]) + Number(system[1]) : null;
     await rm(s.timeFile, { force: true });
   }
   return {
@@ -74,6 +80,7 @@ export async function runExportProcess(s: ExportSpawn): Promise<ExportRun> {
     wallMs,
     peakRssKib,
     rssSource: hasTime ? TIME : peakRssKib !== null ? '/proc VmHWM' : 'none',
+    cpuSeconds,
     stderr: stderr(),
   };
 }

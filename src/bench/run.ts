@@ -13,10 +13,11 @@
  * - memory: peak RSS at two sizes (target < 200 MB, and flat).
  * - rate: a throttling emulator and a scaled limit (1000 per 10 s): share of the limit reached
  *   (≥ 99 %), most requests in any window (≤ 1000) and 429s (0) — PRODUCT.md guarantee 5.
+ * - s3: S3 output (fauxqs) vs file output at no rate limit, best of two each (target ≥ 90 %).
  */
 import { createReadStream, existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCeilingProcess, type CeilingOptions } from './ceiling.js';
@@ -24,13 +25,14 @@ import { killTracked } from './children.js';
 import { startEmulatorProcess, type EmulatorProcess } from './emulator-process.js';
 import { runExportProcess } from './export-process.js';
 import { count, megabytes, percent, renderMarkdown, renderText, type Row } from './table.js';
+import { s3Suite } from './s3.js';
 import { writeUsersCsv } from './users.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const CLI = join(HERE, '..', 'cli.js');
 const OUT_DIR = join(HERE, '..', '..', 'out');
 
-const SUITES = ['throughput', 'checkpoint', 'memory', 'rate'] as const;
+const SUITES = ['throughput', 'checkpoint', 'memory', 'rate', 's3'] as const;
 type Suite = (typeof SUITES)[number];
 
 interface Sizes {
@@ -93,6 +95,8 @@ interface Measured {
   wallMs: number;
   usersPerSec: number;
   peakRssKib: number | null;
+  /** CPU (user + system) of the export process per user, µs: less sensitive to other load than wall time. */
+  cpuMicrosPerUser: number | null;
   /** Requests the emulator received during the run, and how many it answered 200. */
   requests: number;
   ok200: number;
@@ -128,8 +132,14 @@ class Bench {
     return path;
   }
 
-  /** One export of `users` users against `api`, to a file (checkpoint on) or stdout (off). */
-  async export(api: EmulatorProcess, o: { users: number; output: 'file' | 'stdout'; label: string; rate?: { limit: number; intervalS: number } }): Promise<Measured> {
+  /**
+   * One export of `users` users against `api`, to a file (checkpoint on) or stdout (off).
+   * `record: false` keeps a warm-up run out of bench.json.
+   */
+  async export(
+    api: EmulatorProcess,
+    o: { users: number; output: 'file' | 'stdout'; label: string; rate?: { limit: number; intervalS: number }; record?: boolean },
+  ): Promise<Measured> {
     const input = await this.users(o.users);
     const run = `${o.label}-${++this.runs}`;
     const dir = join(this.tmp, run);
@@ -168,6 +178,7 @@ class Bench {
       wallMs: r.wallMs,
       usersPerSec: (o.users * 1000) / r.wallMs,
       peakRssKib: r.peakRssKib,
+      cpuMicrosPerUser: r.cpuSeconds === null ? null : (r.cpuSeconds * 1e6) / o.users,
       requests: after.requests - before.requests,
       ok200: (after.byStatus['200'] ?? 0) - (before.byStatus['200'] ?? 0),
       outputLines: await countLines(outFile),
@@ -177,7 +188,7 @@ class Bench {
     if (m.outputLines !== o.users + 1) this.notes.push(`${run}: expected ${count(o.users + 1)} output lines, got ${count(m.outputLines)}`);
     if (m.ok200 < o.users) this.notes.push(`${run}: the emulator answered 200 to ${count(m.ok200)} of ${count(o.users)} users`);
     say(`${run}: ${(r.wallMs / 1000).toFixed(1)} s, ${count(m.usersPerSec)} users/s, peak RSS ${r.peakRssKib === null ? '?' : megabytes(r.peakRssKib)} (${r.rssSource})`);
-    this.runLog.push({ run, output: o.output, rate: o.rate ?? null, rssSource: r.rssSource, ...m });
+    if (o.record !== false) this.runLog.push({ run, output: o.output, rate: o.rate ?? null, rssSource: r.rssSource, ...m });
     await rm(dir, { recursive: true, force: true });
     return m;
   }
@@ -207,6 +218,10 @@ async function throughput(b: Bench, api: EmulatorProcess): Promise<void> {
   const ratio = m.usersPerSec / c.reqPerSec;
   b.row({ suite: 'throughput', measure: `export users/s (${count(n)} users)`, value: m.usersPerSec, unit: 'users/s', display: count(m.usersPerSec) });
   b.row({ suite: 'throughput', measure: 'bare undici loop req/s', value: c.reqPerSec, unit: 'req/s', display: count(c.reqPerSec) });
+  if (m.cpuMicrosPerUser !== null) {
+    b.row({ suite: 'throughput', measure: 'export CPU per user (whole process)', value: m.cpuMicrosPerUser, unit: 'µs', display: `${m.cpuMicrosPerUser.toFixed(0)} µs` });
+  }
+  b.row({ suite: 'throughput', measure: 'bare loop CPU per request (loop only)', value: c.cpuMicrosPerRequest, unit: 'µs', display: `${c.cpuMicrosPerRequest.toFixed(0)} µs` });
   b.row({ suite: 'throughput', measure: 'export / ceiling', value: ratio, unit: 'ratio', display: percent(ratio), target: '≥ 70 %', ok: ratio >= TARGET.ceilingRatio });
 }
 
@@ -214,15 +229,25 @@ async function checkpoint(b: Bench, api: EmulatorProcess): Promise<void> {
   const n = b.sizes.throughput;
   let off = 0;
   let on = 0;
+  let offCpu = Infinity;
+  let onCpu = Infinity;
   // Interleaved, best of two each: drift (thermal, page cache) hits both sides alike.
   for (let round = 0; round < 2; round++) {
-    off = Math.max(off, (await b.export(api, { users: n, output: 'stdout', label: 'checkpoint-off' })).usersPerSec);
-    on = Math.max(on, (await b.export(api, { users: n, output: 'file', label: 'checkpoint-on' })).usersPerSec);
+    const a = await b.export(api, { users: n, output: 'stdout', label: 'checkpoint-off' });
+    const c = await b.export(api, { users: n, output: 'file', label: 'checkpoint-on' });
+    off = Math.max(off, a.usersPerSec);
+    on = Math.max(on, c.usersPerSec);
+    offCpu = Math.min(offCpu, a.cpuMicrosPerUser ?? Infinity);
+    onCpu = Math.min(onCpu, c.cpuMicrosPerUser ?? Infinity);
   }
   const ratio = on / off;
   b.row({ suite: 'checkpoint', measure: 'users/s, stdout, no checkpoint', value: off, unit: 'users/s', display: count(off) });
   b.row({ suite: 'checkpoint', measure: 'users/s, file + checkpoint', value: on, unit: 'users/s', display: count(on) });
   b.row({ suite: 'checkpoint', measure: 'checkpoint on / off (best of 2)', value: ratio, unit: 'ratio', display: percent(ratio), target: '≥ 95 %', ok: ratio >= TARGET.checkpointRatio });
+  // CPU per user hardly moves when other work shares the cores; wall time does.
+  if (Number.isFinite(offCpu) && Number.isFinite(onCpu)) {
+    b.row({ suite: 'checkpoint', measure: 'CPU per user, off → on', value: onCpu, unit: 'µs', display: `${offCpu.toFixed(0)} → ${onCpu.toFixed(0)} µs` });
+  }
 }
 
 async function memory(b: Bench, api: EmulatorProcess): Promise<void> {
@@ -262,7 +287,19 @@ async function rate(b: Bench): Promise<void> {
     const achieved = arrivals.length >= 2 ? ((arrivals.length - 1) * 1000) / (arrivals[arrivals.length - 1]! - arrivals[0]!) : (s.requests * 1000) / m.wallMs;
     const share = achieved / perSecond;
     const throttled = s.byStatus['429'] ?? 0;
-    b.details['rate'] = { users: n, limit: RATE, requests: s.requests, byStatus: s.byStatus, maxInWindow: s.maxInWindow, achievedPerSec: achieved, from: arrivals.length >= 2 ? 'arrivals' : 'wall time' };
+    // Gaps between arrivals: a stalled event loop (either side) shows up as a long gap followed by a burst.
+    const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!).sort((x, y) => x - y);
+    const gap = (q: number) => (gaps.length > 0 ? Number(gaps[Math.min(gaps.length - 1, Math.floor(q * gaps.length))]!.toFixed(2)) : null);
+    b.details['rate'] = {
+      users: n,
+      limit: RATE,
+      requests: s.requests,
+      byStatus: s.byStatus,
+      maxInWindow: s.maxInWindow,
+      achievedPerSec: achieved,
+      from: arrivals.length >= 2 ? 'arrivals' : 'wall time',
+      gapMs: { min: gap(0), p1: gap(0.01), median: gap(0.5), p99: gap(0.99), max: gap(1) },
+    };
     b.row({ suite: 'rate', measure: `achieved / ${perSecond} req/s (${count(n)} users)`, value: share, unit: 'ratio', display: percent(share), target: '≥ 99 %', ok: share >= TARGET.rateShare });
     b.row({ suite: 'rate', measure: `most requests in any ${RATE.intervalS} s window`, value: s.maxInWindow, unit: 'requests', display: count(s.maxInWindow), target: `≤ ${count(RATE.limit)}`, ok: s.maxInWindow > 0 && s.maxInWindow <= RATE.limit });
     b.row({ suite: 'rate', measure: '429 answers', value: throttled, unit: 'responses', display: count(throttled), target: '0', ok: throttled === 0 });
@@ -285,6 +322,10 @@ async function main(): Promise<number> {
   const sizes = opts.quick ? QUICK : FULL;
   const started = performance.now();
   const startedAt = new Date();
+  // The bench itself keeps about 2 runnable processes (export + emulator); more than that is
+  // other work on the machine competing for the 2 cores and skewing wall-time numbers.
+  const load = { start: loadavg()[0]!, max: loadavg()[0]! };
+  const sampler = setInterval(() => (load.max = Math.max(load.max, loadavg()[0]!)), 5000).unref();
   const tmp = await mkdtemp(join(tmpdir(), 'amp-bench-'));
   const onSignal = (sig: NodeJS.Signals) => {
     say(`${sig}: stopping the processes the bench started and removing ${tmp}`);
@@ -308,11 +349,14 @@ async function main(): Promise<number> {
         else {
           if (!shared) {
             shared = await startEmulatorProcess(CLI, ['--synthetic', '--rate-limit', '0']);
-            say(`emulator at ${shared.url} (pid ${shared.pid}); warm-up: ${count(sizes.warmup)} requests`);
+            // Warm-up, not measured: the emulator's JIT, and the page cache for dist/ and node_modules/.
+            say(`emulator at ${shared.url} (pid ${shared.pid}); warm-up: ${count(sizes.warmup)} bare requests and a ${count(sizes.warmup)}-user export`);
             await b.ceiling(shared, sizes.warmup);
+            await b.export(shared, { users: sizes.warmup, output: 'file', label: 'warmup', record: false });
           }
           if (suite === 'throughput') await throughput(b, shared);
           else if (suite === 'checkpoint') await checkpoint(b, shared);
+          else if (suite === 's3') await s3Suite(b, shared, CLI);
           else await memory(b, shared);
         }
       } catch (err) {
@@ -328,16 +372,18 @@ async function main(): Promise<number> {
     await rm(tmp, { recursive: true, force: true });
   }
 
+  clearInterval(sampler);
   const seconds = (performance.now() - started) / 1000;
   const cpu = cpus();
   const title = `amp-profile-export bench${opts.quick ? ' (--quick)' : ''} — node ${process.version}, ${cpu.length} cores, ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   b.notes.push(`bench took ${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s (${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(', ')})`);
+  b.notes.push(`load average (1 min): ${load.start.toFixed(2)} at start, ${load.max.toFixed(2)} at most during the bench (the bench alone keeps about 2 busy)`);
   const text = renderText(title, b.rows, b.notes);
   await mkdir(OUT_DIR, { recursive: true });
   await writeFile(join(OUT_DIR, 'bench.md'), renderMarkdown(title, b.rows, b.notes));
   await writeFile(
     join(OUT_DIR, 'bench.json'),
-    `${JSON.stringify({ title, node: process.version, cores: cpu.length, cpu: cpu[0]?.model.trim() ?? null, startedAt: startedAt.toISOString(), quick: opts.quick, suites: opts.only, sizes, seconds, suiteSeconds: timings, rows: b.rows, notes: b.notes, details: { ...b.details, runs: b.runLog } }, null, 2)}\n`,
+    `${JSON.stringify({ title, node: process.version, cores: cpu.length, cpu: cpu[0]?.model.trim() ?? null, startedAt: startedAt.toISOString(), quick: opts.quick, suites: opts.only, sizes, seconds, suiteSeconds: timings, loadAverage: load, rows: b.rows, notes: b.notes, details: { ...b.details, runs: b.runLog } }, null, 2)}\n`,
   );
   process.stdout.write(text);
   return crashed ? 1 : 0;

@@ -1,9 +1,12 @@
 import type { ExportConfig } from '../config.js';
+import { ExitError } from '../errors.js';
 import type { Counts } from '../pipeline/counters.js';
+import type { S3SinkState } from '../sinks/s3.js';
 
 /** Everything that decides the output's bytes: a checkpoint is only valid for the same job. */
 export interface JobFingerprint {
-  input: { path: string; size: number; mtimeMs: number };
+  /** A local file: its size and mtime. An S3 object: its size and ETag (no mtime). */
+  input: { path: string; size: number; mtimeMs?: number; etag?: string };
   output: string;
   errors: string;
   format: string;
@@ -34,6 +37,9 @@ export interface Checkpoint {
   counts: Counts;
   requests: number;
   updatedAt: string;
+  /** What a resume of an S3 output (errors file) needs beyond its length; absent for local files. */
+  outputState?: S3SinkState;
+  errorsState?: S3SinkState;
 }
 
 export function fingerprint(cfg: ExportConfig, input: JobFingerprint['input'], output: string): JobFingerprint {
@@ -63,8 +69,12 @@ export function differences(saved: JobFingerprint, now: JobFingerprint): string[
   const out: string[] = [];
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   if (saved.input.path !== now.input.path) out.push(`input path (${saved.input.path} then, ${now.input.path} now)`);
-  else if (saved.input.size !== now.input.size || saved.input.mtimeMs !== now.input.mtimeMs) {
-    out.push(`input file changed (${saved.input.size} bytes then, ${now.input.size} bytes now, modified ${new Date(now.input.mtimeMs).toISOString()})`);
+  else if (saved.input.etag !== undefined || now.input.etag !== undefined) {
+    if (saved.input.etag !== now.input.etag || saved.input.size !== now.input.size) {
+      out.push(`input object changed (ETag ${saved.input.etag} then, ${now.input.etag} now)`);
+    }
+  } else if (saved.input.size !== now.input.size || saved.input.mtimeMs !== now.input.mtimeMs) {
+    out.push(`input file changed (${saved.input.size} bytes then, ${now.input.size} bytes now, modified ${new Date(now.input.mtimeMs ?? 0).toISOString()})`);
   }
   for (const k of Object.keys(now) as Array<keyof JobFingerprint>) {
     if (k === 'input') continue;
@@ -85,5 +95,29 @@ export function invalidReason(v: unknown): string | null {
   if (!isObj(i) || !isNum(i.offset) || !isNum(i.feeds) || !isNum(i.line) || !Array.isArray(i.header)) return 'no input position';
   if (!isNum(v.outputBytes) || !isNum(v.errorsBytes)) return 'no committed output lengths';
   if (!isObj(v.counts) || typeof v.done !== 'boolean') return 'no counts';
+  for (const k of ['outputState', 'errorsState'] as const) {
+    const st = v[k];
+    if (st === undefined) continue;
+    if (!isObj(st) || typeof st.bucket !== 'string' || typeof st.key !== 'string' || !(st.uploadId === null || typeof st.uploadId === 'string')) return `no S3 upload in ${k}`;
+    if (!Array.isArray(st.parts) || !Array.isArray(st.segments) || !isNum(st.bytes)) return `no parts or segments in ${k}`;
+  }
   return null;
+}
+
+/** A checkpoint's text, checked; a refused ExitError when it cannot be trusted. */
+export function parseCheckpoint(text: string, path: string): Checkpoint {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const why = parsed === undefined ? 'not valid JSON (truncated?)' : invalidReason(parsed);
+  if (why) {
+    throw new ExitError(
+      'checkpoint',
+      `checkpoint ${path} is corrupt (${why}); resuming from it could lose or double rows: rerun with --fresh to start over`,
+    );
+  }
+  return parsed as Checkpoint;
 }

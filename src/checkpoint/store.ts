@@ -1,14 +1,35 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
+import { needS3, type S3Access } from '../aws/s3client.js';
+import { isS3Url, parseS3Url } from '../aws/s3url.js';
 import { ExitError } from '../errors.js';
-import { type Checkpoint, invalidReason } from './state.js';
+import { type Checkpoint, parseCheckpoint } from './state.js';
+
+/** Where a checkpoint lives: a local file or an S3 object; either is replaced atomically. */
+export interface CheckpointStore {
+  /** Its path or s3:// URL, for messages. */
+  readonly path: string;
+  /** undefined when there is none; a refused ExitError when it cannot be trusted. */
+  load(): Promise<Checkpoint | undefined>;
+  save(c: Checkpoint): Promise<void>;
+  remove(): Promise<void>;
+}
+
+/** The store for `--checkpoint` (validated by config.ts: an s3:// URL there names an object). */
+export async function openCheckpointStore(path: string, s3: S3Access | undefined): Promise<CheckpointStore> {
+  if (!isS3Url(path)) return new CheckpointFile(path);
+  const loc = parseS3Url(path);
+  if (typeof loc === 'string') throw new Error(`--checkpoint ${path}: ${loc}`);
+  const { CheckpointS3 } = await import('./s3store.js');
+  return new CheckpointS3(needS3(s3), loc);
+}
 
 /**
  * A checkpoint file, replaced atomically: written to a temporary file beside it, fsynced,
  * renamed over the old one, and the directory fsynced, so that a kill at any instant leaves
  * either the old checkpoint or the new one, never a mix.
  */
-export class CheckpointFile {
+export class CheckpointFile implements CheckpointStore {
   constructor(readonly path: string) {}
 
   /** undefined when there is none; a refused ExitError when it cannot be trusted. */
@@ -20,20 +41,7 @@ export class CheckpointFile {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new ExitError('checkpoint', `cannot read checkpoint ${this.path}: ${(err as NodeJS.ErrnoException).code}`);
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    const why = parsed === undefined ? 'not valid JSON (truncated?)' : invalidReason(parsed);
-    if (why) {
-      throw new ExitError(
-        'checkpoint',
-        `checkpoint ${this.path} is corrupt (${why}); resuming from it could lose or double rows: rerun with --fresh to start over`,
-      );
-    }
-    return parsed as Checkpoint;
+    return parseCheckpoint(text, this.path);
   }
 
   async save(c: Checkpoint): Promise<void> {

@@ -3,7 +3,7 @@
  * id, how many times that id was asked before), never on arrival order: the same seed gives
  * the same user the same faults on the same attempt whatever the client's concurrency.
  */
-import { fnv1a32, mix32 } from './hash.js';
+import { fnv1a32, mix32 } from '../hash.js';
 
 export const FAULT_KINDS = ['500', '503', 'drop', 'slow', 'truncate', '429'] as const;
 /**

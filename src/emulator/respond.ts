@@ -4,7 +4,7 @@
  * Pure: no I/O, no clock.
  */
 import type { ProfileQuery, Propensity, PropensityType, Recommendation } from '../api/types.js';
-import { fnv1a32, mix32 } from './hash.js';
+import { fnv1a32, mix32 } from '../hash.js';
 import type { ProfileFixture, RecFixture } from './profiles.js';
 
 export type ResponseShape = 'official' | 'legacy';

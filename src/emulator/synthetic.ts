@@ -4,7 +4,7 @@
  * only for what the request asks, so a request costs about as much as a fixture lookup.
  */
 import type { ProfileQuery } from '../api/types.js';
-import { fnv1a32, mix32 } from './hash.js';
+import { fnv1a32, mix32 } from '../hash.js';
 import type { ProfileFixture } from './profiles.js';
 
 const PLANS = ['free', 'starter', 'pro'];

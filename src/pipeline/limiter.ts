@@ -43,30 +43,51 @@ export function createLimiter(rate: RateLimit, now: () => number = () => perform
   const guard = new WindowGuard(rate.limit, windowMs);
   const fullSpacing = windowMs / rate.limit;
   const bottleneck = new Bottleneck({ minTime: fullSpacing, maxConcurrent: null });
-  let share = 1;
-  let lastChange = -Infinity;
-  const setShare = (s: number) => {
-    share = s;
-    lastChange = now();
-    bottleneck.updateSettings({ minTime: fullSpacing / share });
-  };
+  const adaptive = new AdaptiveShare((share) => void bottleneck.updateSettings({ minTime: fullSpacing / share }), now);
   return {
     schedule(fn) {
-      if (share < 1 && now() - lastChange >= RECOVER_EVERY_MS) setShare(Math.min(1, share + RECOVER_STEP));
+      adaptive.recover();
       return bottleneck.schedule(() => guard.pass().then(fn));
     },
-    throttled() {
-      if (now() - lastChange < MIN_MS_BETWEEN_SLOWDOWNS || share <= SLOWEST_SHARE) return null;
-      setShare(Math.max(SLOWEST_SHARE, share / 2));
-      return share;
-    },
+    throttled: () => adaptive.halve(),
     get share() {
-      return share;
+      return adaptive.share;
     },
     async stop() {
       await bottleneck.stop({ dropWaitingJobs: true }).catch(() => {});
     },
   };
+}
+
+/**
+ * Adaptive throttling: multiplicative decrease on a 429 (at most once a second, since the
+ * requests already in flight answer 429 too), additive increase back to the configured rate.
+ */
+export class AdaptiveShare {
+  share = 1;
+  private lastChange = -Infinity;
+
+  constructor(
+    private readonly apply: (share: number) => void,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Returns the new share, or null when unchanged. */
+  halve(): number | null {
+    if (this.now() - this.lastChange < MIN_MS_BETWEEN_SLOWDOWNS || this.share <= SLOWEST_SHARE) return null;
+    this.set(Math.max(SLOWEST_SHARE, this.share / 2));
+    return this.share;
+  }
+
+  recover(): void {
+    if (this.share < 1 && this.now() - this.lastChange >= RECOVER_EVERY_MS) this.set(Math.min(1, this.share + RECOVER_STEP));
+  }
+
+  private set(s: number) {
+    this.share = s;
+    this.lastChange = this.now();
+    this.apply(s);
+  }
 }
 
 /** A ring of the last `limit` start times; a start waits until the oldest is `windowMs` old. */

@@ -17,6 +17,8 @@ export interface RunParts {
   graceMs: number;
   /** Items already written by an earlier run: a resume skips items starting on or before it. */
   skipThroughLine?: number;
+  /** Items this process takes (a shard); the others are passed over. */
+  keep?: ((item: SourceItem) => boolean) | undefined;
 }
 
 export type RunEnd = { ended: 'complete' } | { ended: 'stopped' } | { ended: 'fatal'; error: ExitError | Error };
@@ -50,6 +52,7 @@ export async function runPipeline(p: RunParts): Promise<RunEnd> {
       if (!next || next.done) break;
       const item = next.value;
       if (p.skipThroughLine !== undefined && item.line <= p.skipThroughLine) continue;
+      if (p.keep && !p.keep(item)) continue;
       const s = seq++;
       if (item.kind === 'bad') {
         p.writer.put(s, item, null);

@@ -1,7 +1,6 @@
 import type { Readable } from 'node:stream';
-import { parse, type CsvError, type Info } from 'csv-parse';
-import { inputError } from '../errors.js';
-import { LineIndex } from './lines.js';
+import { ExitError, inputError } from '../errors.js';
+import { readRecords } from './records.js';
 
 /** An input row with an id: one request. */
 export interface UserRow {
@@ -25,7 +24,7 @@ export interface BadRow {
   user_id: string;
   device_id: string;
   reason: string;
-  /** Set when the record was parsed (no id); absent for a record csv-parse could not read. */
+  /** Where reading went on after it; absent when it could not seek there (stdin). */
   end?: number;
   endFeeds?: number;
 }
@@ -39,6 +38,10 @@ export interface CsvSourceOptions {
   name: string;
   /** A resumed read: the stream starts at `offset`, after the header, with `linesBefore` line feeds behind it. */
   resume?: { offset: number; linesBefore: number; header: string[] } | undefined;
+  /** Opens the input again at a byte offset, to read on past an unreadable record; absent for stdin. */
+  reopen?: ((offset: number) => Readable) | undefined;
+  /** Warnings about the input as a whole (an id column named twice, no users). */
+  warn?: ((fields: Record<string, unknown>, msg: string) => void) | undefined;
 }
 
 export interface UserSource {
@@ -49,93 +52,97 @@ export interface UserSource {
   rows: AsyncIterable<SourceItem>;
 }
 
-/** Largest record accepted (bytes); a longer one is reported, not buffered without end. */
-const MAX_RECORD_BYTES = 8 * 1024 * 1024;
+/**
+ * No Amplitude id comes near this; an id of 1 MB (a cell pasted into the wrong column) would
+ * make a 1 MB request URL that the API or a proxy refuses, and it would be retried as a failure.
+ */
+const MAX_ID_CHARS = 1024;
 
 /**
  * Reads a users CSV: a header row, then one user per record. Ids are trimmed (warehouse and
  * spreadsheet exports pad them; Amplitude ids with edge spaces are not a thing people mean).
- * The header is read before this returns, so a file with no id column fails before any
- * request is sent.
+ * The header is read before this returns, so a file with no id column, or one that is not
+ * CSV at all, fails before any request is sent. Unusable records become bad items; see
+ * records.ts for how reading goes on after one that cannot be parsed.
  */
 export async function openCsvSource(stream: Readable, opts: CsvSourceOptions): Promise<UserSource> {
-  const base = opts.resume?.offset ?? 0;
-  const lines = new LineIndex(base, opts.resume?.linesBefore ?? 0);
-  const skipped: Array<{ err: CsvError; endOfPrev: number }> = [];
-  let lastEnd = base;
-  const parser = parse({
-    bom: true,
-    info: true,
-    relax_column_count: true,
-    skip_empty_lines: true,
-    skip_records_with_error: true,
-    max_record_size: MAX_RECORD_BYTES,
-    on_skip: (err) => {
-      if (err) skipped.push({ err, endOfPrev: lastEnd });
-      return undefined;
-    },
-  });
-  stream.on('error', (err) => parser.destroy(err));
-  stream.pipe(lines).pipe(parser);
-  const records = parser[Symbol.asyncIterator]() as AsyncIterator<{ record: string[]; info: Info }>;
+  const { name, resume } = opts;
+  const records = readRecords(stream, { offset: resume?.offset ?? 0, linesBefore: resume?.linesBefore ?? 0, sniff: !resume, reopen: opts.reopen });
 
   let header: string[];
-  let headerEnd = base;
-  let emptyBefore = 0;
-  if (opts.resume) {
-    header = opts.resume.header;
+  let headerEnd = resume?.offset ?? 0;
+  let headerFeeds = resume?.linesBefore ?? 0;
+  if (resume) {
+    header = resume.header;
   } else {
-    const first = await nextRecord(records, opts.name);
-    if (!first) throw inputError(`${opts.name}: the file is empty (a header row with ${opts.userIdColumn} or ${opts.deviceIdColumn} is needed)`);
-    header = first.record.map((h) => h.trim());
-    headerEnd = lastEnd = first.info.bytes_records;
-    emptyBefore = first.info.empty_lines;
+    const first = await next(records, name);
+    if (!first) throw inputError(`${name}: the file is empty (a header row with ${opts.userIdColumn} or ${opts.deviceIdColumn} is needed)`);
+    if (first.kind === 'unreadable') {
+      void records.return(undefined);
+      throw inputError(`${name}: the header row (line ${first.line}) cannot be read: ${first.reason.replace(/^unreadable row: /, '')}`);
+    }
+    header = first.fields.map((h) => h.trim());
+    headerEnd = first.end;
+    headerFeeds = first.endFeeds;
   }
   const userIdx = header.indexOf(opts.userIdColumn);
   const deviceIdx = header.indexOf(opts.deviceIdColumn);
   if (userIdx < 0 && deviceIdx < 0) {
     stream.destroy();
+    void records.return(undefined);
     throw inputError(
-      `${opts.name}: no ${opts.userIdColumn} or ${opts.deviceIdColumn} column in the header (${header.slice(0, 8).join(',')}${header.length > 8 ? ',…' : ''}); rename with --user-id-column/--device-id-column`,
+      `${name}: no ${opts.userIdColumn} or ${opts.deviceIdColumn} column in the header (${header.slice(0, 8).join(',')}${header.length > 8 ? ',…' : ''}); rename with --user-id-column/--device-id-column`,
     );
+  }
+  for (const column of new Set([opts.userIdColumn, opts.deviceIdColumn])) {
+    const at = header.flatMap((h, i) => (h === column ? [i + 1] : []));
+    if (at.length > 1) opts.warn?.({ column, positions: at }, `the header names ${column} ${at.length} times: using the first (column ${at[0]})`);
   }
 
   async function* rows(): AsyncGenerator<SourceItem> {
+    let users = 0;
     try {
       for (;;) {
-        const next = await nextRecord(records, opts.name);
-        for (const s of skipped.splice(0)) yield badFromSkip(s.err, 1 + lines.feedsBefore(s.endOfPrev) + 1);
-        if (!next) return;
-        const { record, info } = next;
-        const startLine = 1 + lines.feedsBefore(lastEnd) + (info.empty_lines - emptyBefore);
-        emptyBefore = info.empty_lines;
-        lastEnd = base + info.bytes_records;
-        const endFeeds = lines.feedsBefore(lastEnd);
-        const user_id = (userIdx >= 0 ? record[userIdx] : undefined)?.trim() ?? '';
-        const device_id = (deviceIdx >= 0 ? record[deviceIdx] : undefined)?.trim() ?? '';
-        if (!user_id && !device_id) {
-          yield { kind: 'bad', line: startLine, user_id, device_id, reason: `no ${opts.userIdColumn} or ${opts.deviceIdColumn}`, end: lastEnd, endFeeds };
+        const r = await next(records, name);
+        if (!r) break;
+        if (r.kind === 'unreadable') {
+          yield { kind: 'bad', line: r.line, user_id: '', device_id: '', reason: r.reason, end: r.end, endFeeds: r.endFeeds };
+          continue;
+        }
+        const { fields, line, end, endFeeds } = r;
+        const user_id = (userIdx >= 0 ? fields[userIdx] : undefined)?.trim() ?? '';
+        const device_id = (deviceIdx >= 0 ? fields[deviceIdx] : undefined)?.trim() ?? '';
+        const problem = !user_id && !device_id ? `no ${opts.userIdColumn} or ${opts.deviceIdColumn}` : (idProblem(user_id) ?? idProblem(device_id));
+        if (problem) {
+          yield { kind: 'bad', line, user_id, device_id, reason: problem, end, endFeeds };
         } else {
-          yield { kind: 'user', line: startLine, user_id, device_id, fields: record, end: lastEnd, endFeeds };
+          users++;
+          yield { kind: 'user', line, user_id, device_id, fields, end, endFeeds };
         }
       }
     } finally {
-      stream.destroy();
-      parser.destroy();
+      // Stops the reads and closes the file when the pipeline stops early.
+      await records.return(undefined);
     }
+    if (!resume && users === 0) opts.warn?.({ input: name }, 'no users in the input');
   }
-  return { header, headerEnd, headerFeeds: lines.feedsBefore(headerEnd), rows: rows() };
+  return { header, headerEnd, headerFeeds, rows: rows() };
 }
 
-async function nextRecord(it: AsyncIterator<{ record: string[]; info: Info }>, name: string) {
+/** Why an id cannot be requested, or null. */
+function idProblem(id: string): string | null {
+  // csv-parse decodes UTF-8 with replacement: U+FFFD stands for bytes that were not UTF-8 (a
+  // Latin-1 export). A literal U+FFFD in an id is the trace of such a decode upstream.
+  if (id.includes('\uFFFD')) return 'invalid UTF-8 in id';
+  if (id.length > MAX_ID_CHARS && [...id].length > MAX_ID_CHARS) return `id longer than ${MAX_ID_CHARS} characters`;
+  return null;
+}
+
+async function next<T>(it: AsyncIterator<T>, name: string): Promise<T | undefined> {
   try {
     const r = await it.next();
     return r.done ? undefined : r.value;
   } catch (err) {
-    throw inputError(`${name}: ${(err as Error).message}`);
+    throw err instanceof ExitError ? err : inputError(`${name}: ${(err as Error).message}`);
   }
-}
-
-function badFromSkip(err: CsvError, line: number): BadRow {
-  return { kind: 'bad', line, user_id: '', device_id: '', reason: `unreadable row: ${err.code}` };
 }

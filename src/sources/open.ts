@@ -1,21 +1,27 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { needS3, type S3Access } from '../aws/s3client.js';
+import type { JobFingerprint } from '../checkpoint/state.js';
 import type { Location } from '../config.js';
 import { inputError } from '../errors.js';
 
 export interface OpenedInput {
   name: string;
   /** Identity for the checkpoint's fingerprint; null for stdin (cannot be resumed). */
-  identity: { path: string; size: number; mtimeMs: number } | null;
+  identity: JobFingerprint['input'] | null;
   /** Opens the byte stream from `offset` (a resume seeks instead of re-reading). */
   stream(offset?: number): Readable;
 }
 
 /** Checks the input exists and is a readable file before anything else happens. */
-export async function openInput(loc: Location, stdin: Readable = process.stdin): Promise<OpenedInput> {
+export async function openInput(loc: Location, stdin: Readable = process.stdin, s3?: S3Access): Promise<OpenedInput> {
   if (loc.kind === 'stdio') {
     return { name: 'stdin', identity: null, stream: () => stdin };
+  }
+  if (loc.kind === 's3') {
+    const { openS3Input } = await import('./s3.js');
+    return openS3Input(loc, needS3(s3));
   }
   const path = loc.path;
   let st;

@@ -94,6 +94,13 @@ describe('planStart', () => {
     expect(e.message).toMatch(/input file changed \(1200 bytes then, 1500 bytes now/);
   });
 
+  it('refuses another unfinished job whose S3 input object changed, naming both ETags', () => {
+    const obj = { path: 's3://warehouse/users.csv', size: 1200, etag: '"aaa"' };
+    const e = refusal(checkpoint(job({ input: obj }), false), job({ input: { ...obj, etag: '"bbb"' } }));
+    expect(e.message).toMatch(/input object changed \(ETag "aaa" then, "bbb" now\)/);
+    expect(planStart(checkpoint(job({ input: obj }), false), job({ input: { ...obj } }), false, PATH).kind).toBe('resume');
+  });
+
   it('refuses when only the modification time changed', () => {
     expect(refusal(checkpoint(job(), false), job({ input: { ...INPUT, mtimeMs: INPUT.mtimeMs + 1 } })).message).toMatch(/input file changed/);
   });
@@ -201,6 +208,8 @@ describe('invalidReason', () => {
     ['output bytes as null', (c: Record<string, any>) => (c.outputBytes = null)],
     ['done as text', (c: Record<string, any>) => (c.done = 'true')],
     ['a header that is not a list', (c: Record<string, any>) => (c.input.header = 'user_id')],
+    ['an S3 output state without an upload id', (c: Record<string, any>) => (c.outputState = { bucket: 'b', key: 'k', parts: [], segments: [], bytes: 0 })],
+    ['an S3 errors state without segments', (c: Record<string, any>) => (c.errorsState = { bucket: 'b', key: 'k', uploadId: null, parts: [], bytes: 0 })],
   ])('refuses %s', (_what, spoil) => {
     const c = valid();
     spoil(c);

@@ -28,6 +28,37 @@ function usageProblem(over: Partial<ExportArgs>): ExitError {
   return e;
 }
 
+describe('buildConfig: S3 locations', () => {
+  it('parses s3://bucket/key and puts the checkpoint and errors objects beside an S3 output', () => {
+    const cfg = build({ input: 's3://warehouse/unload/users.csv', output: 's3://exports/recs-{date}.csv' });
+    expect(cfg.input).toEqual({ kind: 's3', url: 's3://warehouse/unload/users.csv', bucket: 'warehouse', key: 'unload/users.csv' });
+    expect(cfg.output).toEqual({ kind: 's3', url: 's3://exports/recs-2024-03-05.csv', bucket: 'exports', key: 'recs-2024-03-05.csv' });
+    expect(cfg.errorsPath).toBe('s3://exports/recs-2024-03-05.csv.errors.csv');
+    expect(cfg.checkpointPath).toBe('s3://exports/recs-2024-03-05.csv.checkpoint.json');
+  });
+
+  it('takes --checkpoint and --errors on S3 for any output, {date} filled; local ones stay paths', () => {
+    const cfg = build({ checkpoint: 's3://state/{date}.json', errors: 's3://state/{date}-errors.csv' });
+    expect(cfg.checkpointPath).toBe('s3://state/2024-03-05.json');
+    expect(cfg.errorsPath).toBe('s3://state/2024-03-05-errors.csv');
+    expect(build({ output: 's3://b/o.csv', checkpoint: 'cp.json' }).checkpointPath).toBe(resolve('cp.json'));
+  });
+
+  it('S3 options: path style, SSE, KMS key, part size in MiB', () => {
+    expect(build().s3).toEqual({ pathStyle: false, sse: undefined, kmsKeyId: undefined, partSize: 8 * 1024 * 1024 });
+    expect(build({ s3PathStyle: true, s3Sse: 'aws:kms', s3KmsKeyId: 'alias/x', s3PartSize: 16 }).s3).toEqual({
+      pathStyle: true,
+      sse: 'aws:kms',
+      kmsKeyId: 'alias/x',
+      partSize: 16 * 1024 * 1024,
+    });
+    expect(usageProblem({ s3Sse: 'aes' }).message).toMatch(/--s3-sse expects AES256 or aws:kms, got aes/);
+    expect(usageProblem({ s3KmsKeyId: 'k' }).message).toMatch(/--s3-kms-key-id needs --s3-sse aws:kms/);
+    expect(usageProblem({ s3Sse: 'AES256', s3KmsKeyId: 'k' }).message).toMatch(/--s3-kms-key-id needs --s3-sse aws:kms/);
+    expect(usageProblem({ s3PartSize: 4 }).message).toMatch(/--s3-part-size expects a whole number from 5 to 5120, got 4/);
+  });
+});
+
 describe('buildConfig: defaults', () => {
   it('takes the format from the output extension: .jsonl and .ndjson give jsonl, anything else csv', () => {
     expect(build({ output: '/o/x.jsonl' }).format).toBe('jsonl');
@@ -189,10 +220,12 @@ describe('buildConfig: bad values (exit 2, naming the flag and what it got)', ()
     expect(e.message).toContain('--log-level');
   });
 
-  it('refuses s3:// locations with a clear line naming the flag and the location', () => {
-    expect(usageProblem({ input: 's3://bucket/users.csv' }).message).toMatch(/--input s3:\/\/bucket\/users\.csv: s3:\/\/ .*not supported/);
-    expect(usageProblem({ output: 's3://bucket/out.csv' }).message).toMatch(/--output s3:\/\/bucket\/out\.csv: s3:\/\/ .*not supported/);
-    expect(usageProblem({ errors: 's3://bucket/e.csv' }).message).toMatch(/--errors s3:\/\/bucket\/e\.csv/);
-    expect(usageProblem({ checkpoint: 's3://bucket/c.json' }).message).toMatch(/--checkpoint s3:\/\/bucket\/c\.json/);
+  it('refuses an s3:// URL that does not name one object, naming the flag and the URL', () => {
+    expect(usageProblem({ input: 's3://bucket' }).message).toMatch(/--input s3:\/\/bucket: no key \(expected s3:\/\/bucket\/key\)/);
+    expect(usageProblem({ input: 's3:///users.csv' }).message).toMatch(/--input s3:\/\/\/users\.csv: no bucket/);
+    expect(usageProblem({ output: 's3://bucket/exports/' }).message).toMatch(/--output s3:\/\/bucket\/exports\/: the key ends with \//);
+    expect(usageProblem({ errors: 's3://bucket/' }).message).toMatch(/--errors s3:\/\/bucket\/: no key/);
+    expect(usageProblem({ checkpoint: 's3://' }).message).toMatch(/--checkpoint s3:\/\/: no bucket/);
+    expect(usageProblem({ summary: 's3://bucket/s.json' }).message).toMatch(/--summary s3:\/\/bucket\/s\.json: s3:\/\/ .*not supported/);
   });
 });

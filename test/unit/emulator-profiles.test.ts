@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ProfileQuery } from '../../src/api/types.js';
 import { FaultInjector } from '../../src/emulator/faults.js';
-import { fnv1a32 } from '../../src/emulator/hash.js';
+import { fnv1a32 } from '../../src/hash.js';
 import { ProfileIndex, loadProfiles, parseProfiles } from '../../src/emulator/profiles.js';
 import { syntheticProfile } from '../../src/emulator/synthetic.js';
 
