@@ -13,7 +13,7 @@
  * - memory: peak RSS at two sizes (target < 200 MB, and flat).
  * - rate: a throttling emulator and a scaled limit (1000 per 10 s): share of the limit reached
  *   (≥ 99 %), most requests in any window (≤ 1000) and 429s (0) — PRODUCT.md guarantee 5.
- * - s3: S3 output (fauxqs) vs file output at no rate limit, best of two each (target ≥ 90 %).
+ * - s3: S3 output (fauxqs) vs file output at no rate limit, best of three each (target ≥ 90 %).
  */
 import { createReadStream, existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';

@@ -1,6 +1,7 @@
 /**
  * Suite `s3`: the same export to an S3 object (checkpoint and errors on S3 too) vs to a local
- * file, at no rate limit, best of two each, interleaved (target ≥ 90 %). S3 is fauxqs, the
+ * file, at no rate limit, best of three each, interleaved (target ≥ 90 %): the difference is a
+ * few percent, about what load from anything else on a 2-core machine moves one run. S3 is fauxqs, the
  * in-process S3 server of the tests, started here in the bench process on 127.0.0.1 (a
  * devDependency: `npm run bench` runs from a development checkout).
  */
@@ -21,6 +22,7 @@ export interface S3Bench {
 }
 
 const TARGET = 0.9;
+const ROUNDS = 3;
 const BUCKET = 'bench';
 /** The flags of Bench.export, so that both sides do the same work. */
 const FLAGS = ['--rate-limit', '0', '--rate-interval', '60', '--concurrency', '16', '--rec-id', 'homepage', '--prediction-id', 'p-churn'];
@@ -40,7 +42,7 @@ export async function s3Suite(b: S3Bench, api: EmulatorProcess, cli: string): Pr
     let file = 0;
     let s3 = 0;
     let rss: number | null = null;
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; round < ROUNDS; round++) {
       file = Math.max(file, (await b.export(api, { users: n, output: 'file', label: 's3-baseline-file' })).usersPerSec);
       const m = await s3Run(b, api, cli, client, { ...creds, AWS_ENDPOINT_URL_S3: endpoint, AWS_REGION: 'us-east-1' }, n, round);
       s3 = Math.max(s3, m.usersPerSec);
@@ -49,7 +51,7 @@ export async function s3Suite(b: S3Bench, api: EmulatorProcess, cli: string): Pr
     const ratio = s3 / file;
     b.row({ suite: 's3', measure: 'users/s, file output + checkpoint', value: file, unit: 'users/s', display: count(file) });
     b.row({ suite: 's3', measure: 'users/s, S3 output + checkpoint on S3', value: s3, unit: 'users/s', display: count(s3) });
-    b.row({ suite: 's3', measure: 'S3 / file (best of 2)', value: ratio, unit: 'ratio', display: percent(ratio), target: '≥ 90 %', ok: ratio >= TARGET });
+    b.row({ suite: 's3', measure: `S3 / file (best of ${ROUNDS})`, value: ratio, unit: 'ratio', display: percent(ratio), target: '≥ 90 %', ok: ratio >= TARGET });
     if (rss !== null) b.row({ suite: 's3', measure: `peak RSS, S3 output (${count(n)} users)`, value: rss * 1024, unit: 'bytes', display: megabytes(rss) });
   } finally {
     client.destroy();

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { usageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { AdaptiveShare, type Limiter, type RateLimit, safetyMs } from './limiter.js';
+import { Redis7Connection } from './redis-connection.js';
 import { RedisWindow } from './redis-window.js';
 
 export interface SharedLimit extends RateLimit {
@@ -62,7 +63,7 @@ export async function createRedisLimiter(rate: SharedLimit): Promise<Limiter> {
   const bottleneck = new Bottleneck({
     id: rate.limiterId,
     datastore: 'ioredis',
-    connection: new Bottleneck.IORedisConnection({ client, Redis } as never),
+    connection: new Redis7Connection({ client, Redis }) as never,
     clearDatastore: false,
     minTime: fullSpacing,
     maxConcurrent: null,
@@ -71,11 +72,13 @@ export async function createRedisLimiter(rate: SharedLimit): Promise<Limiter> {
   });
   bottleneck.on('error', (err: Error) => rate.log.warn({ err: err.message }, 'shared limiter error'));
   await bottleneck.ready();
+  await window.init();
   await bottleneck.updateSettings({ minTime: fullSpacing });
 
   let lost = false;
+  let stopping = false;
   client.on('close', () => {
-    if (lost) return;
+    if (lost || stopping) return;
     lost = true;
     rate.log.warn({ redis: where }, 'Redis connection lost: requests paused until it is back');
   });
@@ -104,6 +107,7 @@ export async function createRedisLimiter(rate: SharedLimit): Promise<Limiter> {
       return adaptive.share;
     },
     async stop() {
+      stopping = true;
       await bottleneck.stop({ dropWaitingJobs: true }).catch(() => {});
       await Promise.resolve(bottleneck.disconnect(true)).catch(() => {});
       client.disconnect();

@@ -103,6 +103,12 @@ export class S3Sink implements Sink {
   private queue: Promise<unknown> = Promise.resolve();
   private cleanup: Promise<void> = Promise.resolve();
   private checksums: boolean | undefined;
+  /**
+   * Objects under `<key>.parts/` this sink does not know of may exist: it was resumed (a killed
+   * run's last segment), or a segment upload failed (it may have landed anyway). A fresh sink
+   * with no failure knows every segment it made, and close() need not list the prefix.
+   */
+  private strays: boolean;
 
   private constructor(
     private readonly s3: S3Access,
@@ -111,6 +117,7 @@ export class S3Sink implements Sink {
     from?: { state: S3SinkState; tail: Buffer; committed: number; keepSegments: boolean },
   ) {
     this.name = loc.url;
+    this.strays = from !== undefined;
     this.uploadId = from?.state.uploadId ?? null;
     this.parts = from ? from.state.parts.map((p) => ({ ...p })) : [];
     this.partedEnd = this.parts.reduce((n, p) => n + p.bytes, 0);
@@ -135,13 +142,9 @@ export class S3Sink implements Sink {
    */
   static async create(s3: S3Access, loc: S3Location, o: S3SinkOptions): Promise<S3Sink> {
     const sink = new S3Sink(s3, loc, o);
-    try {
-      if (o.lazyHeader === undefined) await sink.ensureUpload();
-      else await s3.client.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
-    } catch (err) {
-      throw outputError(`${o.flag} ${loc.url}: ${describeS3Error(err, loc.bucket)}`);
-    }
-    await sink.sweep();
+    const start = o.lazyHeader === undefined ? sink.ensureUpload() : s3.client.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
+    const [started] = await Promise.allSettled([start, sink.sweep()]);
+    if (started.status === 'rejected') throw outputError(`${o.flag} ${loc.url}: ${describeS3Error(started.reason, loc.bucket)}`);
     return sink;
   }
 
@@ -246,7 +249,11 @@ export class S3Sink implements Sink {
     this.deletable = [];
     this.redundant = this.redundant.filter((k) => !keys.includes(k));
     // Best effort and off the commit path: close() sweeps whatever is left.
-    this.cleanup = this.cleanup.then(() => deleteKeys(this.s3, this.loc.bucket, keys).catch(() => undefined));
+    this.cleanup = this.cleanup.then(() =>
+      deleteKeys(this.s3, this.loc.bucket, keys).catch(() => {
+        this.strays = true;
+      }),
+    );
   }
 
   async close(finished = true): Promise<void> {
@@ -386,7 +393,12 @@ export class S3Sink implements Sink {
       level++;
     }
     const key = `${this.loc.key}.parts/seg-${pad(start)}-${pad(c)}`;
-    await this.s3.client.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: key, Body: this.slice(start, c), ContentType: 'application/octet-stream', ...this.s3.sse }));
+    try {
+      await this.s3.client.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: key, Body: this.slice(start, c), ContentType: 'application/octet-stream', ...this.s3.sse }));
+    } catch (err) {
+      this.strays = true;
+      throw err;
+    }
     kept.push({ key, bytes: c - start, level });
     this.segments = kept;
     this.redundant.push(...absorbed);
@@ -436,9 +448,11 @@ export class S3Sink implements Sink {
   /** After completion: every segment goes, named or stray (from a killed run). */
   private async removeLeftovers(): Promise<void> {
     await this.cleanup;
-    await deleteKeys(this.s3, this.loc.bucket, this.redundant).catch(() => undefined);
+    await deleteKeys(this.s3, this.loc.bucket, this.redundant).catch(() => {
+      this.strays = true;
+    });
     this.redundant = [];
-    await this.sweep();
+    if (this.strays) await this.sweep();
   }
 
   /** Best effort: listing needs s3:ListBucket, which a writer's role may not have. */

@@ -100,10 +100,12 @@ describe('a checkpoint is bound to its job', () => {
   async function interrupted(name: string): Promise<string> {
     const out = join(dir, name);
     const run = startCli(args(out));
-    await sleep(1000);
+    // Killed once a checkpoint with some progress exists (a loaded machine starts slowly).
+    const cp = `${out}.checkpoint.json`;
+    for (let i = 0; i < 150 && !(existsSync(cp) && JSON.parse(readFileSync(cp, 'utf8')).counts.users > 0); i++) await sleep(100);
     run.child.kill('SIGKILL');
     await run.done;
-    expect(existsSync(`${out}.checkpoint.json`)).toBe(true);
+    expect(existsSync(cp)).toBe(true);
     return out;
   }
 

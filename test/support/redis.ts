@@ -50,7 +50,7 @@ export async function startRedis(port?: number): Promise<RunningRedis> {
     url: `redis://127.0.0.1:${p}`,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGKILL');
       }),
