@@ -3,7 +3,7 @@
  * The command line, and the only place that exits: every ExitError becomes one line on
  * stderr and its exit code (PRODUCT.md, "Exit codes"); anything unexpected is exit 1.
  */
-import yargs, { type Argv } from 'yargs';
+import yargs, { type Argv, type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { buildConfig, type ExportArgs } from './config.js';
 import { runDemo } from './demo.js';
@@ -11,6 +11,7 @@ import { runDryRun } from './dryrun.js';
 import { emulatorCommand } from './emulator/command.js';
 import { describe, ExitCode, ExitError, usageError } from './errors.js';
 import { runExport } from './export.js';
+import { runMerge } from './merge.js';
 import { exportFlags } from './flags.js';
 import { createLogger, type Logger } from './log.js';
 import { createProgress } from './progress/reporter.js';
@@ -90,18 +91,40 @@ function trapSignals(log: Logger, graceMs: number) {
   };
 }
 
+/**
+ * A flag given twice: the last one wins, as in most command lines (yargs would make a list).
+ * Per flag, not yargs' global `duplicate-arguments-array`, which also collapses `merge a b`.
+ */
+function lastWins<T extends Record<string, Options>>(flags: T): T {
+  return Object.fromEntries(Object.entries(flags).map(([k, o]) => [k, { ...o, coerce: (v: unknown) => (Array.isArray(v) ? v.at(-1) : v) }])) as T;
+}
+
 function parser(argv: string[]): Argv {
   return yargs(argv)
     .scriptName('amp-profile-export')
-    // A flag given twice: the last one wins, as in most command lines (and job-file overrides).
-    .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('$0 <command> [options]')
-    .command('export', 'Export Profile API results for the users of a CSV', (y) => y.options(exportFlags).env('AMP_EXPORT'), (a) => exportHandler(a as unknown as ExportArgs))
+    .command('export', 'Export Profile API results for the users of a CSV', (y) => y.options(lastWins(exportFlags)).env('AMP_EXPORT'), (a) => exportHandler(a as unknown as ExportArgs))
     .command(emulatorCommand)
     .command('demo', 'Start the emulator in-process and export fixtures/users.csv to out/ (no key, no network)', {}, async () => {
       exitCode = await runDemo(process.stdout);
     })
-    .demandCommand(1, 'name a command: export, emulator or demo')
+    .command(
+      'merge <inputs..>',
+      'Join shard outputs into one file with one header (merge out/shard-{shard}.csv --shards 3 --output out/all.csv)',
+      (y) =>
+        y
+          .positional('inputs', { type: 'string', array: true, describe: 'Shard files in order, or one path with {shard} and --shards' })
+          .options({
+            output: { type: 'string', demandOption: true, describe: 'The merged file (written whole: temp file, then rename)' },
+            shards: { type: 'number', describe: 'Expand {shard} in the one input path to 0..n-1' },
+            format: { type: 'string', describe: 'csv or jsonl', defaultDescription: 'from the output extension' },
+          }),
+      async (a) => {
+        const r = await runMerge({ inputs: (a.inputs ?? []).map(String), shards: a.shards, output: a.output, format: a.format });
+        process.stderr.write(`merged ${r.files} files into ${a.output}: ${r.lines} lines, ${r.bytes} bytes\n`);
+      },
+    )
+    .demandCommand(1, 'name a command: export, emulator, demo or merge')
     .strict()
     .help()
     .version()
