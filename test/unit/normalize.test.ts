@@ -9,6 +9,7 @@ import {
   type ProfileQuery,
   type Recommendation,
 } from '../../src/api/types.js';
+import { query } from '../support/query.js';
 
 const FIXTURES = new URL('./fixtures/seed-responses/', import.meta.url);
 
@@ -16,17 +17,6 @@ function fixture(name: string): unknown {
   return JSON.parse(readFileSync(new URL(name, FIXTURES), 'utf8'));
 }
 
-function query(over: Partial<ProfileQuery> = {}): ProfileQuery {
-  return {
-    recIds: [],
-    ampProps: false,
-    cohortIds: false,
-    computations: false,
-    compIds: [],
-    predictionIds: [],
-    ...over,
-  };
-}
 
 function profileOf(json: unknown, q: ProfileQuery = query()): Profile {
   const answer = normalizeBody(json, q);

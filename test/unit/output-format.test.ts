@@ -7,16 +7,8 @@ import { errorsHeader, formatError } from '../../src/output/errors.js';
 import { JsonlRows } from '../../src/output/jsonl.js';
 import { statusOf } from '../../src/pipeline/outcome.js';
 import { openCsvSource, type UserRow } from '../../src/sources/csv.js';
+import { query } from '../support/query.js';
 
-const query = (over: Partial<ProfileQuery> = {}): ProfileQuery => ({
-  recIds: [],
-  ampProps: false,
-  cohortIds: false,
-  computations: false,
-  compIds: [],
-  predictionIds: [],
-  ...over,
-});
 
 const row = (user_id: string, device_id = ''): UserRow => ({ kind: 'user', line: 2, user_id, device_id, fields: [user_id, device_id], end: 0, endFeeds: 0 });
 

@@ -7,18 +7,8 @@ import {
   makePathBuilder,
 } from '../../src/api/request.js';
 import type { ProfileQuery, UserRef } from '../../src/api/types.js';
+import { query } from '../support/query.js';
 
-function query(over: Partial<ProfileQuery> = {}): ProfileQuery {
-  return {
-    recIds: [],
-    ampProps: false,
-    cohortIds: false,
-    computations: false,
-    compIds: [],
-    predictionIds: [],
-    ...over,
-  };
-}
 
 const byUser = (user_id: string): UserRef => ({ user_id, device_id: '' });
 const byDevice = (device_id: string): UserRef => ({ user_id: '', device_id });
