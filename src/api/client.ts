@@ -60,7 +60,10 @@ export class ProfileClient {
         method: 'GET',
         path: this.prefix + this.path(user),
         headers: this.headers,
-        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(this.opts.timeoutMs)]) : AbortSignal.timeout(this.opts.timeoutMs),
+        // The timeout is the pool's headersTimeout/bodyTimeout: a per-request
+        // AbortSignal.any(AbortSignal.timeout()) cost ~10% of CPU and most of the heap churn
+        // at 1,000,000 users (bench profile).
+        signal,
       });
       status = res.statusCode;
       retryAfter = header(res.headers['retry-after']);

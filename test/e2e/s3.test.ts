@@ -245,6 +245,19 @@ describe('S3 in and out', () => {
     await expectNoLeftovers(key);
   });
 
+  it("a finished job's object is replaced by another job's (its old upload and segments discarded)", async () => {
+    const key = 'replaced.csv';
+    expect((await cli(s3Args(key, ['--rate-limit', '0']))).code).toBe(0);
+    const other = ['export', '--input', 's3://in/users.csv', '--output', `s3://out/${key}`, '--api-url', emu.url, '--s3-path-style', '--rec-id', 'homepage', '--rate-limit', '0'];
+    const r = await cli(other);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/the previous job at s3:\/\/out\/replaced\.csv\.checkpoint\.json finished; this one differs/);
+    const got = (await s3.get('out', key))!.toString('utf8');
+    expect(got.split('\n')[0]).not.toContain('propensity_p-churn');
+    expect(got.split('\n').length).toBe(USERS + 2); // header, one row per user, final line feed
+    await expectNoLeftovers(key);
+  });
+
   it('--checkpoint s3:// with local input and output; SSE flags are accepted', async () => {
     const out = join(dir, 'local-out.csv');
     const r = await cli([
