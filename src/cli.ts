@@ -3,7 +3,7 @@
  * The command line, and the only place that exits: every ExitError becomes one line on
  * stderr and its exit code (PRODUCT.md, "Exit codes"); anything unexpected is exit 1.
  */
-import yargs, { type Argv, type Options } from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { buildConfig, type ExportArgs } from './config.js';
 import { runDemo } from './demo.js';
@@ -12,7 +12,7 @@ import { emulatorCommand } from './emulator/command.js';
 import { describe, ExitCode, ExitError, usageError } from './errors.js';
 import { runExport } from './export.js';
 import { runMerge } from './merge.js';
-import { exportFlags } from './flags.js';
+import { exportOptions } from './export-options.js';
 import { createLogger, type Logger } from './log.js';
 import { createProgress } from './progress/reporter.js';
 import { endOfRun } from './report/end.js';
@@ -91,19 +91,11 @@ function trapSignals(log: Logger, graceMs: number) {
   };
 }
 
-/**
- * A flag given twice: the last one wins, as in most command lines (yargs would make a list).
- * Per flag, not yargs' global `duplicate-arguments-array`, which also collapses `merge a b`.
- */
-function lastWins<T extends Record<string, Options>>(flags: T): T {
-  return Object.fromEntries(Object.entries(flags).map(([k, o]) => [k, { ...o, coerce: (v: unknown) => (Array.isArray(v) ? v.at(-1) : v) }])) as T;
-}
-
 function parser(argv: string[]): Argv {
   return yargs(argv)
     .scriptName('amp-profile-export')
     .usage('$0 <command> [options]')
-    .command('export', 'Export Profile API results for the users of a CSV', (y) => y.options(lastWins(exportFlags)).env('AMP_EXPORT'), (a) => exportHandler(a as unknown as ExportArgs))
+    .command('export', 'Export Profile API results for the users of a CSV', exportOptions, (a) => exportHandler(a as unknown as ExportArgs))
     .command(emulatorCommand)
     .command('demo', 'Start the emulator in-process and export fixtures/users.csv to out/ (no key, no network)', {}, async () => {
       exitCode = await runDemo(process.stdout);
@@ -166,7 +158,7 @@ async function main(): Promise<void> {
       exitCode = err.exitCode;
     } else {
       process.stderr.write(`amp-profile-export: unexpected error: ${scrub(describe(err))}\n`);
-      if (process.env.AMP_EXPORT_DEBUG) process.stderr.write(`${scrub(String((err as Error)?.stack))}\n`);
+      if (process.env.AMP_PROFILE_EXPORT_DEBUG) process.stderr.write(`${scrub(String((err as Error)?.stack))}\n`);
       exitCode = ExitCode.failure;
     }
   }

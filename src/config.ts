@@ -3,6 +3,7 @@ import type { ProfileQuery, PropensityType } from './api/types.js';
 import { isS3Url, parseS3Url, type S3Location } from './aws/s3url.js';
 import { MAX_PART_MIB, MIB, MIN_PART_MIB, SSE_VALUES, type S3Settings, type Sse } from './aws/settings.js';
 import { usageError } from './errors.js';
+import { type EspArgs, type EspOptions, parseEspOptions } from './output/options.js';
 import type { LogLevel } from './log.js';
 import type { Shard } from './pipeline/shard.js';
 
@@ -11,8 +12,8 @@ export type Location = { kind: 'file'; path: string } | { kind: 'stdio' } | S3Lo
 
 export type Format = 'csv' | 'jsonl';
 
-/** The export flags as yargs hands them over (PRODUCT.md, "Command line"). */
-export interface ExportArgs {
+/** The export flags as yargs hands them over (PRODUCT.md, "Command line"); EspArgs: --preset and co. */
+export interface ExportArgs extends EspArgs {
   input?: string;
   output?: string;
   format?: string;
@@ -92,6 +93,8 @@ export interface ExportConfig {
   limiterId: string;
   shard: Shard;
   s3: S3Settings;
+  /** --preset, --passthrough, --control, --split-rows/--split-bytes (output/options.ts). */
+  esp: EspOptions;
 }
 
 const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -209,6 +212,8 @@ export function buildConfig(a: ExportArgs, now = new Date(), env: NodeJS.Process
     problems.push(`--api-url is not a URL: ${a.apiUrl}`);
   }
 
+  const esp = parseEspOptions(a, { format, output: outputPath, recIds, ampProps: a.ampProps, computations: a.computations, compIds: splitList(a.compId) }, problems);
+
   if (problems.length > 0 || !apiUrl) throw usageError(problems.join('; '));
 
   const output = parseLocation(outputPath);
@@ -252,6 +257,7 @@ export function buildConfig(a: ExportArgs, now = new Date(), env: NodeJS.Process
     limiterId: a.limiterId,
     shard,
     s3: { pathStyle: a.s3PathStyle, sse: a.s3Sse as Sse | undefined, kmsKeyId: a.s3KmsKeyId, partSize: a.s3PartSize * MIB },
+    esp,
   };
 }
 

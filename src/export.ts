@@ -6,13 +6,11 @@ import { planStart } from './checkpoint/plan.js';
 import { type ExportConfig, locationName } from './config.js';
 import { ExitCode, type ExitError } from './errors.js';
 import type { Logger } from './log.js';
-import { CsvRows } from './output/csv.js';
-import { JsonlRows } from './output/jsonl.js';
+import { outputLayout } from './output/layout.js';
 import { type Counts, type RequestCounts, zeroRequests } from './pipeline/counters.js';
 import { makeFetchUser } from './pipeline/fetch.js';
 import { Health } from './pipeline/health.js';
 import { createLimiter } from './pipeline/limiter.js';
-import { createRedisLimiter } from './pipeline/redis-limiter.js';
 import { runPipeline } from './pipeline/run.js';
 import { inShard } from './pipeline/shard.js';
 import { OrderedWriter, type Position } from './pipeline/writer.js';
@@ -76,7 +74,10 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   const from = plan.kind === 'resume' ? plan.from : undefined;
   // Before any file is created: an unreachable Redis is exit 2 with nothing touched.
   const rate = { limit: cfg.rateLimit, intervalMs: cfg.rateIntervalMs };
-  const limiter = cfg.redisUrl && cfg.rateLimit > 0 ? await createRedisLimiter({ ...rate, redisUrl: cfg.redisUrl, limiterId: cfg.limiterId, log }) : createLimiter(rate);
+  const limiter = cfg.redisUrl && cfg.rateLimit > 0
+      ? // ioredis only when asked: ~23 MB of RSS that a single-process run does not need.
+        await (await import('./pipeline/redis-limiter.js')).createRedisLimiter({ ...rate, redisUrl: cfg.redisUrl, limiterId: cfg.limiterId, log })
+      : createLimiter(rate);
 
   const source = await openCsvSource(input.stream(from?.input.offset ?? 0), {
     userIdColumn: cfg.userIdColumn,
@@ -86,8 +87,9 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     reopen: input.identity ? input.stream : undefined,
     warn: (fields, msg) => log.warn(fields, msg),
   });
-  const rows = cfg.format === 'csv' ? new CsvRows({ query: cfg.query, maxItems: cfg.maxItems ?? 10, escapeFormulas: cfg.escapeFormulas }) : new JsonlRows(cfg.maxItems);
-  const out = await openOutput(cfg, s3, from, env.stdout);
+  const layout = outputLayout(cfg, source.header, input.name);
+  const rows = layout.rows;
+  const out = await openOutput(cfg, s3, from, env.stdout, rows.header());
   const errors = await openErrors(cfg, s3, from);
   const writer = from
     ? new OrderedWriter(out, errors, rows, { offset: from.input.offset, feeds: from.input.feeds, line: from.input.line, counts: from.counts })
@@ -109,6 +111,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     requests: requestsBefore + requests.requests,
     updatedAt: new Date().toISOString(),
     ...(outputState ? { outputState } : {}),
+    ...(pos.outputPart ? { outputPart: pos.outputPart } : {}),
     ...(errorsState ? { errorsState } : {}),
   });
   // A checkpoint only ever names bytes already on disk: take the position, make the sinks
@@ -144,7 +147,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   let end;
   try {
     end = await runPipeline({
-      rows: source.rows,
+      rows: layout.screen ? layout.screen(source.rows) : source.rows,
       fetchUser,
       writer,
       concurrency: cfg.concurrency,

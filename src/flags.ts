@@ -17,6 +17,15 @@ export const exportFlags = {
   'max-items': { type: 'number', describe: 'Items per recommendation (CSV: item_1..item_N)', defaultDescription: '10 for CSV, all for JSONL', group: 'Input/output:' },
   'escape-formulas': { type: 'boolean', default: false, describe: "Prefix cells starting with = + - @ with ' (only for files people open in spreadsheets)", group: 'Input/output:' },
 
+  // Email tools (README "Email tool presets"; the documented rules are cited in src/output/presets/presets.ts).
+  preset: { type: 'string', describe: "braze, iterable, klaviyo or sfmc: one CSV row per user with the tool's identifier column, dates and file limit", group: 'Email tools:' },
+  identifier: { type: 'string', describe: 'What identifies a user in a --preset file: user_id or email (the --email-column); iterable and sfmc take either', defaultDescription: 'email for klaviyo, else user_id', group: 'Email tools:' },
+  'email-column': { type: 'string', default: 'email', describe: 'Input column holding the email address (--preset klaviyo, or --identifier email)', group: 'Email tools:' },
+  passthrough: { type: 'string', describe: 'Input columns carried into the output after the ids, comma-separated; column:Header renames one', group: 'Email tools:' },
+  control: { type: 'string', default: 'keep', describe: 'Control-group recs (random items): keep them, blank their items, or drop their row', group: 'Email tools:' },
+  'split-rows': { type: 'number', describe: 'Cut the output into out-00001.csv, out-00002.csv, ... of at most N data rows each (local files; 0 = no limit)', defaultDescription: "the preset's limit (iterable 2,000,000)", group: 'Email tools:' },
+  'split-bytes': { type: 'number', describe: 'The same with at most N bytes a file, header included (local files; 0 = no limit)', defaultDescription: "the preset's limit (braze 500 MB, klaviyo 50 MB)", group: 'Email tools:' },
+
   'rec-id': { type: 'string', describe: 'Recommendation ids to fetch, comma-separated', group: 'What to fetch:' },
   'rec-type': { type: 'string', describe: 'model or random (overrides the experiment control)', group: 'What to fetch:' },
   'prediction-id': { type: 'string', describe: 'Prediction ids for propensities, comma-separated', group: 'What to fetch:' },

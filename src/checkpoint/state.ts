@@ -1,7 +1,9 @@
 import type { ExportConfig } from '../config.js';
 import { ExitError } from '../errors.js';
 import type { Counts } from '../pipeline/counters.js';
+import { espFingerprint } from '../output/options.js';
 import type { S3SinkState } from '../sinks/s3.js';
+import type { SplitPart } from '../sinks/split.js';
 
 /** Everything that decides the output's bytes: a checkpoint is only valid for the same job. */
 export interface JobFingerprint {
@@ -22,6 +24,8 @@ export interface JobFingerprint {
   compIds: string[];
   maxItems: number | null;
   escapeFormulas: boolean;
+  /** --preset, --passthrough, --control, --split-*: null when all are at their defaults. */
+  esp?: Record<string, unknown> | null;
 }
 
 export const CHECKPOINT_VERSION = 1;
@@ -40,6 +44,8 @@ export interface Checkpoint {
   /** What a resume of an S3 output (errors file) needs beyond its length; absent for local files. */
   outputState?: S3SinkState;
   errorsState?: S3SinkState;
+  /** A split output's current file; `outputBytes` is then the total over all its files. */
+  outputPart?: SplitPart;
 }
 
 export function fingerprint(cfg: ExportConfig, input: JobFingerprint['input'], output: string): JobFingerprint {
@@ -61,6 +67,7 @@ export function fingerprint(cfg: ExportConfig, input: JobFingerprint['input'], o
     compIds: q.compIds,
     maxItems: cfg.maxItems,
     escapeFormulas: cfg.escapeFormulas,
+    esp: espFingerprint(cfg.esp),
   };
 }
 
@@ -76,9 +83,10 @@ export function differences(saved: JobFingerprint, now: JobFingerprint): string[
   } else if (saved.input.size !== now.input.size || saved.input.mtimeMs !== now.input.mtimeMs) {
     out.push(`input file changed (${saved.input.size} bytes then, ${now.input.size} bytes now, modified ${new Date(now.input.mtimeMs ?? 0).toISOString()})`);
   }
-  for (const k of Object.keys(now) as Array<keyof JobFingerprint>) {
+  // Both sides' keys, absent = null: a key added later (esp) does not set apart a job saved before it.
+  for (const k of new Set([...Object.keys(saved), ...Object.keys(now)]) as Set<keyof JobFingerprint>) {
     if (k === 'input') continue;
-    if (!same(saved[k], now[k])) out.push(`${k} (${JSON.stringify(saved[k])} then, ${JSON.stringify(now[k])} now)`);
+    if (!same(saved[k] ?? null, now[k] ?? null)) out.push(`${k} (${JSON.stringify(saved[k] ?? null)} then, ${JSON.stringify(now[k] ?? null)} now)`);
   }
   return out;
 }
@@ -101,6 +109,8 @@ export function invalidReason(v: unknown): string | null {
     if (!isObj(st) || typeof st.bucket !== 'string' || typeof st.key !== 'string' || !(st.uploadId === null || typeof st.uploadId === 'string')) return `no S3 upload in ${k}`;
     if (!Array.isArray(st.parts) || !Array.isArray(st.segments) || !isNum(st.bytes)) return `no parts or segments in ${k}`;
   }
+  const part = v.outputPart;
+  if (part !== undefined && (!isObj(part) || !isNum(part.index) || part.index < 1 || !isNum(part.bytes) || !isNum(part.rows))) return 'no current file in outputPart';
   return null;
 }
 

@@ -3,11 +3,18 @@ import type { Profile, ProfileQuery, Recommendation } from '../api/types.js';
 import type { RowStatus } from '../pipeline/outcome.js';
 import type { UserRow } from '../sources/csv.js';
 import type { Formatted } from '../pipeline/writer.js';
+import { underControl } from './control.js';
+import type { ControlMode } from './options.js';
+import type { Passthrough } from './passthrough.js';
 
 export interface CsvLayout {
   query: ProfileQuery;
   maxItems: number;
   escapeFormulas: boolean;
+  /** Input columns written after the ids (`--passthrough`). */
+  pass?: Passthrough | undefined;
+  /** `--control`: what control-group recs get. @default 'keep' */
+  control?: ControlMode | undefined;
 }
 
 /**
@@ -15,7 +22,9 @@ export interface CsvLayout {
  * `user_id,device_id[,rec_id,is_control,recommendation_source,last_updated,item_1..item_N]`
  * `[,propensity_<id>...][,cohort_ids][,amp_props],status`. Cohorts and properties, which the
  * contract leaves out, get a column only when asked: cohort ids joined with `;`, properties as
- * a JSON object. Cells are verbatim; booleans `true`/`false`.
+ * a JSON object. Cells are verbatim; booleans `true`/`false`. `--passthrough` columns come
+ * right after the ids. `--control blank` empties a control rec's item cells; `--control drop`
+ * leaves out its row (a user whose every row is a control rec then has none).
  */
 export class CsvRows {
   private readonly recs: boolean;
@@ -31,7 +40,7 @@ export class CsvRows {
 
   header(): string {
     const q = this.layout.query;
-    const cols = ['user_id', 'device_id'];
+    const cols = ['user_id', 'device_id', ...(this.layout.pass?.headers ?? [])];
     if (this.recs) {
       cols.push('rec_id', 'is_control', 'recommendation_source', 'last_updated');
       for (let i = 1; i <= this.layout.maxItems; i++) cols.push(`item_${i}`);
@@ -45,17 +54,26 @@ export class CsvRows {
 
   format(row: UserRow, status: RowStatus, profile: Profile | null): Formatted {
     const tail = this.tail(status, profile);
+    const ids = this.layout.pass ? [row.user_id, row.device_id, ...this.layout.pass.cells(row)] : [row.user_id, row.device_id];
     const lines: string[][] = [];
+    const control = this.layout.control ?? 'keep';
+    let dropped = 0;
     if (!this.recs || !profile || status === 'no_recs') {
-      lines.push([row.user_id, row.device_id, ...(this.recs ? this.emptyRec('') : []), ...tail]);
+      lines.push([...ids, ...(this.recs ? this.emptyRec('') : []), ...tail]);
     } else {
       for (const id of this.layout.query.recIds) {
-        const rec = profile.recommendations?.find((r) => r.rec_id === id);
+        const found = profile.recommendations?.find((r) => r.rec_id === id);
+        const rec = found && underControl(found, control);
+        if (found && !rec) {
+          dropped++;
+          continue;
+        }
         // A requested rec the API left out: its row says so, so the email tool uses its baseline.
-        lines.push(rec ? [row.user_id, row.device_id, ...this.recCells(rec), ...tail] : [row.user_id, row.device_id, ...this.emptyRec(id), ...tail.slice(0, -1), 'no_recs']);
+        lines.push(rec ? [...ids, ...this.recCells(rec), ...tail] : [...ids, ...this.emptyRec(id), ...tail.slice(0, -1), 'no_recs']);
       }
     }
-    return { text: stringify(lines, this.options), rows: lines.length };
+    const text = lines.length > 0 ? stringify(lines, this.options) : '';
+    return control === 'drop' ? { text, rows: lines.length, dropped } : { text, rows: lines.length };
   }
 
   private recCells(rec: Recommendation): string[] {

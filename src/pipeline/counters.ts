@@ -11,6 +11,8 @@ export interface Counts {
   skipped: number;
   /** Output rows written (CSV rows or JSONL lines). */
   rows: number;
+  /** Rows `--control drop` left out (control-group recs); present only in that mode. */
+  control_dropped?: number;
 }
 
 export const zeroCounts = (): Counts => ({ users: 0, ok: 0, no_recs: 0, unknown_user: 0, failed: 0, skipped: 0, rows: 0 });

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import { ExitError } from '../errors.js';
 import type { SourceItem, UserRow } from '../sources/csv.js';
@@ -32,6 +33,8 @@ export type RunEnd = { ended: 'complete' } | { ended: 'stopped' } | { ended: 'fa
 export async function runPipeline(p: RunParts): Promise<RunEnd> {
   const queue = new PQueue({ concurrency: p.concurrency });
   const inflight = new AbortController();
+  // Every request in flight listens on it (undici, backoff sleeps): that is by design, not a leak.
+  setMaxListeners(4 * p.concurrency + 16, inflight.signal);
   const maxBacklog = 4 * p.concurrency + 64;
   let fatal: Error | undefined;
   const fail = (err: Error) => {

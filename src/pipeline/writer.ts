@@ -1,6 +1,7 @@
 import type { Profile } from '../api/types.js';
 import { formatError } from '../output/errors.js';
 import type { Sink } from '../sinks/sink.js';
+import type { SplitPart } from '../sinks/split.js';
 import type { SourceItem, UserRow } from '../sources/csv.js';
 import { type Counts, zeroCounts } from './counters.js';
 import type { RowStatus, UserOutcome } from './outcome.js';
@@ -9,6 +10,8 @@ import type { RowStatus, UserOutcome } from './outcome.js';
 export interface Formatted {
   text: string;
   rows: number;
+  /** Rows left out by `--control drop` (set, 0 or more, only in that mode). */
+  dropped?: number;
 }
 
 export interface RowFormat {
@@ -27,6 +30,8 @@ export interface Position {
   outputBytes: number;
   errorsBytes: number;
   counts: Counts;
+  /** A split output's current file (`--split-rows/--split-bytes`); `outputBytes` is then the total over all files. */
+  outputPart?: SplitPart;
 }
 
 /**
@@ -54,7 +59,8 @@ export class OrderedWriter {
 
   static fresh(out: Sink, errors: Sink, rows: RowFormat, headerEnd: number, headerFeeds: number): OrderedWriter {
     const header = rows.header();
-    if (header) out.write(header);
+    // A split output writes the header at the top of each of its files itself.
+    if (header && !out.part) out.write(header);
     return new OrderedWriter(out, errors, rows, { offset: headerEnd, feeds: headerFeeds, line: 1, counts: zeroCounts() });
   }
 
@@ -69,7 +75,8 @@ export class OrderedWriter {
 
   /** A consistent copy of what has been handed to the sinks. */
   position(): Position {
-    return { ...this.pos, counts: { ...this.pos.counts }, outputBytes: this.out.bytes, errorsBytes: this.errors.bytes };
+    const part = this.out.part;
+    return { ...this.pos, counts: { ...this.pos.counts }, outputBytes: this.out.bytes, errorsBytes: this.errors.bytes, ...(part ? { outputPart: part } : {}) };
   }
 
   put(seq: number, item: SourceItem, outcome: UserOutcome | null): void {
@@ -138,6 +145,7 @@ export class OrderedWriter {
     c[o.status]++;
     const f = this.rows.format(item, o.status, o.status === 'unknown_user' ? null : o.profile);
     c.rows += f.rows;
-    this.out.write(f.text);
+    if (f.dropped !== undefined) c.control_dropped = (c.control_dropped ?? 0) + f.dropped;
+    this.out.write(f.text, f.rows);
   }
 }

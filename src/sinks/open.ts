@@ -7,11 +7,20 @@ import { FileSink } from './file.js';
 import { LazyFileSink } from './lazy.js';
 import type { S3SinkOptions } from './s3.js';
 import type { Sink } from './sink.js';
+import { SplitSink } from './split.js';
 import { StreamSink } from './stdout.js';
 
-/** The output sink: a file, an S3 object, or stdout; resumed from `from` when given. */
-export async function openOutput(cfg: ExportConfig, s3: S3Access | undefined, from: Checkpoint | undefined, stdout: NodeJS.WritableStream | undefined): Promise<Sink> {
+/**
+ * The output sink: a file, an S3 object, or stdout; resumed from `from` when given. A split
+ * output (local files only, config.ts refuses the rest) is numbered files each starting with `header`.
+ */
+export async function openOutput(cfg: ExportConfig, s3: S3Access | undefined, from: Checkpoint | undefined, stdout: NodeJS.WritableStream | undefined, header = ''): Promise<Sink> {
   const out = cfg.output;
+  if (out.kind === 'file' && cfg.esp.split) {
+    if (!from) return SplitSink.create(out.path, header, cfg.esp.split);
+    if (!from.outputPart) throw new Error('the checkpoint of a split output names no current file');
+    return SplitSink.resume(out.path, header, cfg.esp.split, from.outputPart, from.outputBytes);
+  }
   if (out.kind === 'file') return FileSink.open(out.path, from?.outputBytes);
   if (out.kind === 's3') {
     const { S3Sink } = await import('./s3.js');

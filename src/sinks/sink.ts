@@ -1,4 +1,5 @@
 import type { S3SinkState } from './s3.js';
+import type { SplitPart } from './split.js';
 
 /**
  * A byte destination the ordered writer appends to. Writes are buffered; `bytes` counts what
@@ -9,9 +10,12 @@ export interface Sink {
   readonly name: string;
   /** Bytes accepted so far, including the length the sink was opened at. */
   readonly bytes: number;
-  write(text: string): void;
+  /** `rows`: the output rows in `text`, one user's whole output (a split sink cuts files only between writes). */
+  write(text: string, rows?: number): void;
   /** True when enough is buffered that the writer should `drain()` before going on. */
   readonly full: boolean;
+  /** A split output's current file, index, length and rows (split.ts); absent for one file. */
+  readonly part?: SplitPart;
   /** Hands buffered bytes to the OS. */
   drain(): Promise<void>;
   /**

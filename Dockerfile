@@ -1,0 +1,42 @@
+# syntax=docker/dockerfile:1
+# amp-profile-export: a small image for the nightly batch job (cron, Kubernetes CronJob/Job).
+#
+#   docker build -t amp-profile-export .
+#   docker run --rm amp-profile-export demo
+#   docker run --rm -e AMPLITUDE_SECRET_KEY --user "$(id -u):$(id -g)" -v "$PWD:/work" -w /work \
+#     amp-profile-export export --config jobs/backfill.yaml
+#
+# test/e2e/dockerfile.test.ts runs these steps outside Docker (no engine on CI): it reads
+# the stages, WORKDIRs, COPYs, RUNs and the ENTRYPOINT below, so keep to those instructions.
+
+# Build: all dependencies (TypeScript), then dist/.
+FROM node:22-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build
+
+# Runtime: production dependencies only, the compiled code and the fixtures (the emulator and
+# `demo` serve fixtures/profiles.json). The npm cache stays in the build cache, not the image.
+FROM node:22-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+COPY --from=build /app/dist ./dist
+COPY fixtures ./fixtures
+# The code stays root-owned, read-only to the job. The job runs as `node` (uid 1000) in its
+# home, which it may write (`demo` writes out/ there); relative paths of the command line and
+# of job files are relative to it, or to the directory given with `docker run -w`.
+USER node
+WORKDIR /home/node
+# Exec form: Node is PID 1 and gets SIGTERM itself; the export traps SIGTERM/SIGINT, stops
+# within --grace, checkpoints and exits 143. No shell in between to swallow the signal.
+# PID 1 gets no default signal actions from the kernel: a signal stops Node only where the
+# code handles it. export and emulator do; demo and merge do not, so `docker stop` kills them
+# after its timeout (harmless: they hold no state), or run them with `docker run --init`.
+# Node does not reap orphans either; the job starts no child processes, so no init is needed.
+ENTRYPOINT ["node", "/app/dist/cli.js"]
+CMD ["--help"]
