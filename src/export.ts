@@ -4,7 +4,8 @@ import { openCheckpointStore } from './checkpoint/store.js';
 import { type Checkpoint, CHECKPOINT_VERSION, fingerprint } from './checkpoint/state.js';
 import { planStart } from './checkpoint/plan.js';
 import { type ExportConfig, locationName } from './config.js';
-import { ExitCode, type ExitError } from './errors.js';
+import { describe, ExitCode, ExitError, outputError } from './errors.js';
+import { sleep } from './api/retry.js';
 import type { Logger } from './log.js';
 import { outputLayout } from './output/layout.js';
 import { type Counts, type RequestCounts, zeroRequests } from './pipeline/counters.js';
@@ -134,7 +135,13 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     });
     return committing;
   };
-  if (store && !from) await commit();
+  // The first checkpoint, before any request: a location that cannot be written is exit 2 now,
+  // not a surprise at the first tick.
+  if (store && !from) {
+    await commit().catch((err: unknown) => {
+      throw err instanceof ExitError ? err : outputError(`cannot write the checkpoint ${store.path}: ${describe(err)}`);
+    });
+  }
   const timer = store ? setInterval(() => void commit().catch((err) => log.error({ err: String(err) }, 'checkpoint write failed')), CHECKPOINT_INTERVAL_MS) : undefined;
   const stopProgress = env.progress?.({
     position: () => writer.position(),
@@ -163,7 +170,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     await limiter.stop();
     await client.close();
   }
-  await commit(end.ended === 'complete');
+  await finalCommit(() => commit(end.ended === 'complete'), log);
   // A run that stopped early leaves its S3 upload open for the resume: no partial object.
   await Promise.all([out.close(end.ended === 'complete'), errors.close(end.ended === 'complete')]);
 
@@ -187,4 +194,23 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     result.exitCode = ExitCode.partial;
   }
   return result;
+}
+
+/**
+ * The last checkpoint, retried: a storage hiccup (an S3 connection reset, measured against the
+ * local S3 server under load) must not turn a finished export into exit 1. If it keeps failing,
+ * the last good checkpoint still stands: exit 5, and the rerun resumes from it.
+ */
+export async function finalCommit(commit: () => Promise<void>, log: Logger, waits = [1000, 2000, 4000]): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await commit();
+    } catch (err) {
+      if (attempt >= waits.length) {
+        throw new ExitError('unavailable', `writing the final checkpoint failed ${attempt + 1} times (${describe(err)}); rerun the same command to resume from the last one`);
+      }
+      log.warn({ err: describe(err), attempt: attempt + 1 }, 'final checkpoint write failed; retrying');
+      await sleep(waits[attempt]!);
+    }
+  }
 }

@@ -14,6 +14,8 @@
  * - rate: a throttling emulator and a scaled limit (1000 per 10 s): share of the limit reached
  *   (≥ 99 %), most requests in any window (≤ 1000) and 429s (0) — PRODUCT.md guarantee 5.
  * - s3: S3 output (fauxqs) vs file output at no rate limit, best of three each (target ≥ 90 %).
+ * - shared: 1, 2 and 3 processes sharing one Redis limiter of 20 per 2 s against a throttling
+ *   emulator: combined req/s, the most requests in any 2 s window (≤ 20), 429s (0).
  */
 import { createReadStream, existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -26,13 +28,14 @@ import { startEmulatorProcess, type EmulatorProcess } from './emulator-process.j
 import { runExportProcess } from './export-process.js';
 import { count, megabytes, percent, renderMarkdown, renderText, type Row } from './table.js';
 import { s3Suite } from './s3.js';
+import { hasRedis, sharedSuite } from './shared.js';
 import { writeUsersCsv } from './users.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const CLI = join(HERE, '..', 'cli.js');
 const OUT_DIR = join(HERE, '..', '..', 'out');
 
-const SUITES = ['throughput', 'checkpoint', 'memory', 'rate', 's3'] as const;
+const SUITES = ['throughput', 'checkpoint', 'memory', 'rate', 's3', 'shared'] as const;
 type Suite = (typeof SUITES)[number];
 
 interface Sizes {
@@ -346,6 +349,15 @@ async function main(): Promise<number> {
       say(`suite ${suite}`);
       try {
         if (suite === 'rate') await rate(b);
+        else if (suite === 'shared') {
+          if (!hasRedis()) b.row({ suite, measure: 'skipped: no redis-server on the PATH', value: null, unit: '', display: '' });
+          for (const f of hasRedis() ? await sharedSuite(CLI, tmp) : []) {
+            const p = `${f.processes} process${f.processes > 1 ? 'es' : ''}`;
+            b.row({ suite, measure: `${p}: combined req/s (limit 20 per 2 s = 10/s)`, value: f.requestsPerSecond, unit: 'req/s', display: f.requestsPerSecond.toFixed(2) });
+            b.row({ suite, measure: `${p}: most requests in any 2 s window`, value: f.maxInWindow, unit: 'requests', display: String(f.maxInWindow), target: '≤ 20', ok: f.maxInWindow <= 20 });
+            b.row({ suite, measure: `${p}: 429 answers`, value: f.throttled, unit: 'requests', display: String(f.throttled), target: '0', ok: f.throttled === 0 });
+          }
+        }
         else {
           if (!shared) {
             shared = await startEmulatorProcess(CLI, ['--synthetic', '--rate-limit', '0']);

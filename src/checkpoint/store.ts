@@ -1,4 +1,4 @@
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { needS3, type S3Access } from '../aws/s3client.js';
 import { isS3Url, parseS3Url } from '../aws/s3url.js';
@@ -44,7 +44,14 @@ export class CheckpointFile implements CheckpointStore {
     return parseCheckpoint(text, this.path);
   }
 
+  private dirMade = false;
+
   async save(c: Checkpoint): Promise<void> {
+    // Like the output's: `--checkpoint state/x.json` creates state/ on the first save.
+    if (!this.dirMade) {
+      await mkdir(dirname(this.path), { recursive: true });
+      this.dirMade = true;
+    }
     const tmp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.tmp`);
     const fh = await open(tmp, 'w');
     try {

@@ -168,3 +168,24 @@ describe('a checkpoint is bound to its job', () => {
     expect(readFileSync(out, 'utf8')).toBe(reference);
   });
 });
+
+describe('a checkpoint location that cannot be written', () => {
+  it('is exit 2 with one line before any request', async () => {
+    emu.resetStats();
+    const blocker = join(dir, 'not-a-dir');
+    writeFileSync(blocker, 'a file where a directory is needed');
+    const r = await runCli(args(join(dir, 'cp-blocked.csv'), ['--checkpoint', join(blocker, 'cp.json')]));
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/cannot (read|write) (the )?checkpoint .*not-a-dir\/cp\.json/);
+    expect(emu.stats().requests).toBe(0);
+  });
+
+  it('a checkpoint in a directory that does not exist yet: the directory is created', async () => {
+    const out = join(dir, 'cp-newdir.csv');
+    const r = await runCli(args(out, ['--checkpoint', join(dir, 'state', 'nested', 'cp.json'), '--rate-limit', '0']));
+    expect(r.code).toBe(0);
+    expect(existsSync(join(dir, 'state', 'nested', 'cp.json'))).toBe(true);
+    expect(readFileSync(out, 'utf8')).toBe(reference);
+  });
+});
