@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-old-space-size=128
 /**
  * The command line, and the only place that exits: every ExitError becomes one line on
  * stderr and its exit code (PRODUCT.md, "Exit codes"); anything unexpected is exit 1.

@@ -59,7 +59,7 @@ describe('Dockerfile (slow: runs its stages outside Docker)', () => {
     expect([build.image, runtime.image]).toEqual(['node:22-slim', 'node:22-slim']);
     expect(runtime.user).toBe('node');
     expect(runtime.shellEntrypoint).toBeUndefined();
-    expect(runtime.entrypoint).toEqual(['node', '/app/dist/cli.js']);
+    expect(runtime.entrypoint).toEqual(['node', '--max-old-space-size=128', '/app/dist/cli.js']);
     expect(instructions.some((i) => i.op === 'RUN' && /npm ci --omit=dev/.test(i.args))).toBe(true);
   });
 
