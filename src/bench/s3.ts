@@ -74,7 +74,9 @@ async function s3Run(
   say(`s3-${round}: export ${count(n)} users to s3://${BUCKET}/${key} (checkpoint and errors on S3)`);
   const r = await runExportProcess({
     cli,
-    args: ['--input', await b.users(n), '--output', `s3://${BUCKET}/${key}`, '--s3-path-style', '--api-url', api.url, ...FLAGS],
+    // 5 MiB parts: a part holds between --s3-part-size and twice that, and fauxqs refuses
+    // bodies over 11 MiB (real S3 takes up to 5 GiB); at ~3 MB/s of output 8 MiB parts overran it.
+    args: ['--input', await b.users(n), '--output', `s3://${BUCKET}/${key}`, '--s3-path-style', '--s3-part-size', '5', '--api-url', api.url, ...FLAGS],
     cwd: b.tmp,
     env,
     timeFile: join(b.tmp, `s3-${round}.time`),
