@@ -67,13 +67,8 @@ export class FileSink implements Sink {
       const buf = Buffer.from(this.chunks.join(''));
       this.chunks = [];
       this.buffered = 0;
-      // Positional writes: the file offset is ours, whatever happened before a resume.
-      let off = 0;
-      while (off < buf.length) {
-        const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, this.written);
-        off += bytesWritten;
-        this.written += bytesWritten;
-      }
+      await writeAt(this.fh, buf, this.written);
+      this.written += buf.length;
     }
   }
 
@@ -85,5 +80,16 @@ export class FileSink implements Sink {
   async close(): Promise<void> {
     await this.sync();
     await this.fh.close();
+  }
+}
+
+/**
+ * Writes all of `buf` at `position`. Positional writes: the file offset is ours, whatever
+ * happened before a resume (the file was truncated to its committed length).
+ */
+export async function writeAt(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  for (let off = 0; off < buf.length; ) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
+    off += bytesWritten;
   }
 }

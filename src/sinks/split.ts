@@ -3,6 +3,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { outputError } from '../errors.js';
 import type { SplitLimits } from '../output/options.js';
 import type { Sink } from './sink.js';
+import { writeAt } from './file.js';
 
 /** Where a split output stands: what a checkpoint records to resume it (with the total `bytes`). */
 export interface SplitPart {
@@ -202,13 +203,8 @@ export class SplitSink implements Sink {
       f.chunks = [];
       this.buffered -= f.buffered;
       f.buffered = 0;
-      // Positional writes, as FileSink: the offset is ours, whatever happened before a resume.
-      let off = 0;
-      while (off < buf.length) {
-        const { bytesWritten } = await f.fh.write(buf, off, buf.length - off, f.written);
-        off += bytesWritten;
-        f.written += bytesWritten;
-      }
+      await writeAt(f.fh, buf, f.written);
+      f.written += buf.length;
     }
   }
 
