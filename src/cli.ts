@@ -140,11 +140,17 @@ export function joinDashValues(argv: string[]): string[] {
   return out;
 }
 
-/** yargs lists an unknown `--rec-idd` twice (rec-idd, recIdd): keep the spelling the user typed. */
-function tidy(msg: string): string {
+/**
+ * yargs lists an unknown `--rec-idd` twice (rec-idd, recIdd): keep the spelling the user typed.
+ * One that came from the environment (`AMP_EXPORT_RATE_LIMT=5` arrives as `rateLimt`) is named
+ * as the variable, so the operator knows where to look.
+ */
+function tidy(msg: string, env: NodeJS.ProcessEnv = process.env): string {
   return msg.replace(/^(Unknown arguments?): (.*)$/, (_, head: string, list: string) => {
     const names = list.split(', ').filter((n) => !/[A-Z]/.test(n) || !list.includes(n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)));
-    return `${names.length > 1 ? 'Unknown arguments' : 'Unknown argument'}: ${names.join(', ')}`;
+    const fromEnv = (n: string) => `AMP_EXPORT_${n.replace(/[A-Z]/g, (c) => `_${c}`).replace(/-/g, '_').toUpperCase()}`;
+    const shown = names.map((n) => (fromEnv(n) in env && !process.argv.some((a) => a.startsWith(`--${n}`)) ? `${n} (from the environment variable ${fromEnv(n)}: AMP_EXPORT_* variables are flags)` : n));
+    return `${shown.length > 1 ? 'Unknown arguments' : 'Unknown argument'}: ${shown.join(', ')}`;
   });
 }
 

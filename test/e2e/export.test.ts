@@ -93,6 +93,7 @@ describe('bad input: one clear line, exit 2, no request sent', () => {
     ['a non-number where a number belongs', () => ['--input', fixture('users.csv'), '--concurrency', 'lots'], /--concurrency expects a whole number .* got something that is not a number/],
     ['a bad --format', () => ['--input', fixture('users.csv'), '--format', 'xml'], /--format expects csv or jsonl, got xml/],
     ['no secret key', () => ['--input', fixture('users.csv')], /no secret key: set AMPLITUDE_SECRET_KEY or pass --secret-key-file/, { AMPLITUDE_SECRET_KEY: undefined }],
+    ['a misspelt AMP_EXPORT_ environment variable', () => ['--input', fixture('users.csv')], /Unknown argument: rateLimt \(from the environment variable AMP_EXPORT_RATE_LIMT/, { AMP_EXPORT_RATE_LIMT: '5' }],
     ['an unreadable secret key file', () => ['--input', fixture('users.csv'), '--secret-key-file', join(dir, 'missing-key')], /cannot read --secret-key-file/],
   ];
   const write = (name: string, text: string) => {
