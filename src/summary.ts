@@ -1,7 +1,7 @@
 import { type ExportConfig, locationName } from './config.js';
 import { describe } from './errors.js';
 import type { ExportResult } from './export.js';
-import { zeroCounts, zeroRequests } from './pipeline/counters.js';
+import { achievedRate, zeroCounts, zeroRequests } from './pipeline/counters.js';
 import { TOOL_VERSION } from './version.js';
 
 /** What cli.ts knows when a run ends, beyond the export's own result. */
@@ -49,7 +49,7 @@ export function runSummary(f: RunFacts, cfg: ExportConfig) {
     throttled: req.throttled,
     slowdowns: req.slowdowns,
     durationSeconds: round(seconds, 1),
-    requestsPerSecond: seconds > 0 ? round(req.requests / seconds, 2) : 0,
+    requestsPerSecond: round(achievedRate(req), 2),
     rateLimitPerSecond: cfg.rateLimit > 0 ? round(cfg.rateLimit / (cfg.rateIntervalMs / 1000), 2) : null,
     input: cfg.input.kind === 'stdio' ? 'stdin' : locationName(cfg.input),
     output: cfg.output.kind === 'stdio' ? 'stdout' : locationName(cfg.output),

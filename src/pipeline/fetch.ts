@@ -30,6 +30,8 @@ export function makeFetchUser(d: FetchDeps) {
       const a = await d.limiter.schedule(() => {
         signal.throwIfAborted();
         d.counts.requests++;
+        d.counts.lastAt = performance.now();
+        d.counts.firstAt ??= d.counts.lastAt;
         return d.attempt(user, signal);
       });
       const down = d.health?.observe(a);

@@ -29,4 +29,9 @@ it(`never puts more than ${LIMIT} requests in any ${INTERVAL_S} s window at the 
   expect(s.byStatus['429'] ?? 0).toBe(0);
   expect(maxInWindow(s.arrivals!, INTERVAL_S * 1000)).toBeLessThanOrEqual(LIMIT);
   expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(users);
+  // The summary's achieved rate never reads above the limit it kept.
+  const summary = r.stderr.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; requestsPerSecond: number }).at(-1)!;
+  expect(summary.msg).toBe('export finished');
+  expect(summary.requestsPerSecond).toBeLessThanOrEqual(LIMIT / INTERVAL_S);
+  expect(summary.requestsPerSecond).toBeGreaterThan(0);
 });

@@ -9,6 +9,7 @@ import { exportDefaults } from '../../src/flags.js';
 import { writeFileAtomic } from '../../src/report/atomic.js';
 import { prometheusText } from '../../src/report/metrics.js';
 import { runSummary } from '../../src/summary.js';
+import { achievedRate } from '../../src/pipeline/counters.js';
 
 const cfg = (over: Partial<ExportArgs> = {}) =>
   buildConfig({ ...exportDefaults(), input: '/data/users.csv', output: '/data/out/{date}.csv', ...over } as ExportArgs, new Date('2024-03-05T23:30:00Z'), {});
@@ -17,7 +18,8 @@ const result: ExportResult = {
   exitCode: 4,
   ended: 'complete',
   counts: { users: 10, ok: 5, no_recs: 2, unknown_user: 1, failed: 2, skipped: 1, rows: 8 },
-  requests: { requests: 14, retries: 4, throttled: 2, slowdowns: 1 },
+  // 14 starts over 6.5 s: 13 gaps, 2 per second.
+  requests: { requests: 14, retries: 4, throttled: 2, slowdowns: 1, firstAt: 1000, lastAt: 7500 },
   durationMs: 7000,
   outputBytes: 1234,
   errorsBytes: 99,
@@ -144,3 +146,12 @@ describe('config: progress, dry run, summary and metrics flags', () => {
     expect(() => cfg({ summary: 's3://b/k.json' })).toThrow(/--summary s3:\/\/b\/k\.json: s3:\/\/ locations are not supported/);
   });
 });
+
+describe('the achieved rate', () => {
+  it('counts gaps between request starts: 30 starts 100 ms apart are 10/s, not 30 / 2.9 s', () => {
+    expect(achievedRate({ requests: 30, retries: 0, throttled: 0, slowdowns: 0, firstAt: 0, lastAt: 2900 })).toBeCloseTo(10, 6);
+    expect(achievedRate({ requests: 1, retries: 0, throttled: 0, slowdowns: 0, firstAt: 5, lastAt: 5 })).toBe(0);
+    expect(achievedRate({ requests: 0, retries: 0, throttled: 0, slowdowns: 0 })).toBe(0);
+  });
+});
+
