@@ -1,21 +1,16 @@
+import type { Counts } from '../pipeline/counters.js';
 import type { ProgressProbe } from './probe.js';
 
 /** Rates are measured over about this long: steady enough to read, quick to follow a slowdown. */
 export const RATE_WINDOW_MS = 10_000;
 
 /** What a progress line shows; also the fields of the JSON `progress` log line. */
-export interface ProgressView {
+export interface ProgressView extends Pick<Counts, 'users' | 'ok' | 'no_recs' | 'unknown_user' | 'failed' | 'skipped'> {
   elapsedSeconds: number;
   /** Input bytes written through (the writer's committed offset) and of how many; null for stdin. */
   bytesDone: number;
   bytesTotal: number | null;
   percent: number | null;
-  users: number;
-  ok: number;
-  no_recs: number;
-  unknown_user: number;
-  failed: number;
-  skipped: number;
   /** Over the last ~10 s. */
   usersPerSecond: number;
   requestsPerSecond: number;
