@@ -15,6 +15,7 @@ import type { Logger } from './log.js';
 import { inShard } from './pipeline/shard.js';
 import { formatDuration } from './progress/format.js';
 import { openCsvSource } from './sources/csv.js';
+import { outputLayout } from './output/layout.js';
 import { openInput } from './sources/open.js';
 
 export interface DryRunEnv {
@@ -83,7 +84,10 @@ export async function runDryRun(cfg: ExportConfig, env: DryRunEnv): Promise<numb
     requestsPerSecond: null,
     warnings: [],
   };
-  for await (const item of source.rows) {
+  // The same layout as a real run: a missing passthrough or email column is exit 2 here too,
+  // and rows a preset cannot import are counted as unreadable, as the run will write them.
+  const layout = outputLayout(cfg, source.header, input.name);
+  for await (const item of layout.screen ? layout.screen(source.rows) : source.rows) {
     if (cfg.shard.count > 1 && !inShard(item, cfg.shard)) continue;
     if (item.kind === 'bad') {
       r.unreadable++;

@@ -128,6 +128,27 @@ describe('--dry-run', () => {
     });
   });
 
+  it('with a preset, counts the rows the tool cannot import as a real run skips them', async () => {
+    const preset = ['--preset', 'klaviyo', '--split-bytes', '0', '--rate-limit', '0'];
+    const dry = await runCli(exportArgs(join(dir, 'klaviyo-dry.csv'), ['--dry-run', ...preset], fixture('users.csv')));
+    expect(dry.code, dry.stderr).toBe(0);
+    const real = await runCli(exportArgs(join(dir, 'klaviyo-real.csv'), preset, fixture('users.csv')));
+    expect(real.code, real.stderr).toBe(0);
+    const d = logLines(dry.stderr).at(-1)!;
+    const run = logLines(real.stderr).at(-1)!;
+    expect(run.skipped as number).toBeGreaterThan(1); // the no-id row and the display-name email at least
+    expect(d.unreadable).toBe(run.skipped);
+    expect(d.users).toBe(run.users);
+  });
+
+  it('with a preset whose email column the input lacks: exit 2, as a real run', async () => {
+    const noEmail = join(dir, 'no-email.csv');
+    writeFileSync(noEmail, 'user_id,device_id\nu-1001,\n');
+    const r = await runCli(exportArgs(join(dir, 'x.csv'), ['--dry-run', '--preset', 'klaviyo'], noEmail));
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('warns when the list will not fit in a day at the configured rate', async () => {
     // 100 users at 1 a minute: 1 h 40 min; at 1 an hour: 4 days.
     const many = join(dir, 'hundred.csv');
