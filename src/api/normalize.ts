@@ -117,17 +117,7 @@ function toRecommendations(v: unknown): Recommendation[] | null {
  */
 function toPropensities(d: Obj, query: ProfileQuery): Propensity[] | null {
   const list = d.propensities;
-  if (Array.isArray(list)) {
-    const out: Propensity[] = [];
-    for (let i = 0; i < list.length; i++) {
-      const e: unknown = list[i];
-      if (!isObject(e)) continue;
-      const predId = toId(e.pred_id);
-      if (predId === null || predId === '') continue;
-      out.push({ prop: toNumber(e.prop), pred_id: predId, prop_type: toPropType(e.prop_type) });
-    }
-    return out;
-  }
+  if (Array.isArray(list)) return eachPrediction(list, (e, pred_id) => ({ prop: toNumber(e.prop), pred_id, prop_type: toPropType(e.prop_type) }));
 
   const asked = query.predictionIds;
   const askedType: PropensityType = query.propensityType ?? 'score';
@@ -138,21 +128,20 @@ function toPropensities(d: Obj, query: ProfileQuery): Propensity[] | null {
 
   const preds = d.predictions;
   if (Array.isArray(preds)) {
-    const out: Propensity[] = [];
-    for (let i = 0; i < preds.length; i++) {
-      const e: unknown = preds[i];
-      if (!isObject(e)) continue;
-      const predId = toId(e.pred_id);
-      if (predId === null || predId === '') continue;
-      out.push({
-        prop: toNumber(askedType === 'pct' ? e.percentile : e.probability),
-        pred_id: predId,
-        prop_type: askedType,
-      });
-    }
-    return out;
+    return eachPrediction(preds, (e, pred_id) => ({ prop: toNumber(askedType === 'pct' ? e.percentile : e.probability), pred_id, prop_type: askedType }));
   }
   return null;
+}
+
+/** Entries of a prediction list that are objects with a non-empty `pred_id`, mapped by `make`. */
+function eachPrediction(list: unknown[], make: (e: Obj, predId: string) => Propensity): Propensity[] {
+  const out: Propensity[] = [];
+  for (const e of list) {
+    if (!isObject(e)) continue;
+    const predId = toId(e.pred_id);
+    if (predId !== null && predId !== '') out.push(make(e, predId));
+  }
+  return out;
 }
 
 function toCohortIds(d: Obj): string[] | null {

@@ -46,11 +46,26 @@ export function createLimiter(rate: RateLimit, now: () => number = () => perform
   const guard = new WindowGuard(rate.limit, windowMs);
   const fullSpacing = windowMs / rate.limit;
   const bottleneck = new Bottleneck({ minTime: fullSpacing, maxConcurrent: null });
-  const adaptive = new AdaptiveShare((share) => void bottleneck.updateSettings({ minTime: fullSpacing / share }), now);
+  return spacedLimiter(bottleneck, () => guard.pass(), (share) => fullSpacing / share, now);
+}
+
+/**
+ * The limiter both modes share: Bottleneck spaces the starts, `pass` is the window guard each
+ * start waits for (local ring or Redis), and a 429 widens the spacing (adaptive share).
+ * `spacing(share)` is Bottleneck's minTime for a share of the configured rate.
+ */
+export function spacedLimiter(
+  bottleneck: Bottleneck,
+  pass: () => Promise<void>,
+  spacing: (share: number) => number,
+  now: () => number = () => performance.now(),
+  onStop: () => Promise<void> = async () => {},
+): Limiter {
+  const adaptive = new AdaptiveShare((share) => void Promise.resolve(bottleneck.updateSettings({ minTime: spacing(share) })).catch(() => {}), now);
   return {
     schedule(fn) {
       adaptive.recover();
-      return bottleneck.schedule(() => guard.pass().then(fn));
+      return bottleneck.schedule(() => pass().then(fn));
     },
     throttled: () => adaptive.halve(),
     get share() {
@@ -58,6 +73,7 @@ export function createLimiter(rate: RateLimit, now: () => number = () => perform
     },
     async stop() {
       await bottleneck.stop({ dropWaitingJobs: true }).catch(() => {});
+      await onStop();
     },
   };
 }

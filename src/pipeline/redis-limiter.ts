@@ -2,7 +2,7 @@ import Bottleneck from 'bottleneck';
 import { Redis } from 'ioredis';
 import { usageError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { AdaptiveShare, type Limiter, type RateLimit, safetyMs } from './limiter.js';
+import { type Limiter, type RateLimit, safetyMs, spacedLimiter } from './limiter.js';
 import { Redis7Connection } from './redis-connection.js';
 import { RedisWindow } from './redis-window.js';
 
@@ -96,21 +96,9 @@ export async function createRedisLimiter(rate: SharedLimit): Promise<Limiter> {
   });
 
   // Shared spacing: one process slowing down on a 429 slows everyone using the org's budget.
-  const adaptive = new AdaptiveShare((share) => void Promise.resolve(bottleneck.updateSettings({ minTime: Math.ceil(fullSpacing / share) })).catch(() => {}));
-  return {
-    schedule(fn) {
-      adaptive.recover();
-      return bottleneck.schedule(() => window.pass().then(fn));
-    },
-    throttled: () => adaptive.halve(),
-    get share() {
-      return adaptive.share;
-    },
-    async stop() {
-      stopping = true;
-      await bottleneck.stop({ dropWaitingJobs: true }).catch(() => {});
-      await Promise.resolve(bottleneck.disconnect(true)).catch(() => {});
-      client.disconnect();
-    },
-  };
+  return spacedLimiter(bottleneck, () => window.pass(), (share) => Math.ceil(fullSpacing / share), undefined, async () => {
+    stopping = true;
+    await Promise.resolve(bottleneck.disconnect(true)).catch(() => {});
+    client.disconnect();
+  });
 }
