@@ -1,4 +1,6 @@
 #!/usr/bin/env -S node --max-old-space-size=128
+// First, before any other module runs: no inspector on SIGUSR1.
+import { ignoreQuietly } from './signals-early.js';
 /**
  * The command line, and the only place that exits: every ExitError becomes one line on
  * stderr and its exit code (PRODUCT.md, "Exit codes"); anything unexpected is exit 1.
@@ -63,12 +65,21 @@ async function exportHandler(args: ExportArgs): Promise<void> {
   }
 }
 
-/** First SIGTERM/SIGINT: graceful stop. Second: stop at once (a checkpoint is still written). */
+/** Signals that stop the run gracefully: SIGHUP is a dropped SSH session or terminal. */
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+/** Logged and ignored: log-rotation set-ups send them; Node would open its inspector on SIGUSR1. */
+const IGNORED_SIGNALS = ['SIGUSR1', 'SIGUSR2'] as const;
+const STOP_EXIT: Record<(typeof STOP_SIGNALS)[number], ExitCode> = { SIGTERM: ExitCode.sigterm, SIGINT: ExitCode.sigint, SIGHUP: ExitCode.sighup };
+
+/**
+ * First SIGTERM/SIGINT/SIGHUP: graceful stop. Second: stop at once (a checkpoint is still
+ * written). SIGUSR1/SIGUSR2: a log line, nothing else. SIGQUIT stays Node's (a core dump).
+ */
 function trapSignals(log: Logger, graceMs: number) {
   const stop = new AbortController();
   const hardStop = new AbortController();
-  let first: NodeJS.Signals | undefined;
-  const on = (sig: NodeJS.Signals) => {
+  let first: (typeof STOP_SIGNALS)[number] | undefined;
+  const on = (sig: (typeof STOP_SIGNALS)[number]) => {
     if (!first) {
       first = sig;
       log.warn({ signal: sig, graceSeconds: graceMs / 1000 }, 'stopping: no new requests, waiting for those in flight, then checkpointing');
@@ -78,15 +89,22 @@ function trapSignals(log: Logger, graceMs: number) {
       hardStop.abort(sig);
     }
   };
-  process.on('SIGTERM', on);
-  process.on('SIGINT', on);
+  const ignored = (sig: NodeJS.Signals) => log.warn({ signal: sig }, 'signal ignored: only SIGTERM, SIGINT and SIGHUP stop the export');
+  for (const sig of STOP_SIGNALS) process.on(sig, on);
+  for (const sig of IGNORED_SIGNALS) {
+    process.off(sig, ignoreQuietly);
+    process.on(sig, ignored);
+  }
   return {
     stop: stop.signal,
     hardStop: hardStop.signal,
-    exitCode: () => (first === 'SIGINT' ? ExitCode.sigint : ExitCode.sigterm),
+    exitCode: () => STOP_EXIT[first ?? 'SIGTERM'],
     release: () => {
-      process.off('SIGTERM', on);
-      process.off('SIGINT', on);
+      for (const sig of STOP_SIGNALS) process.off(sig, on);
+      for (const sig of IGNORED_SIGNALS) {
+        process.off(sig, ignored);
+        process.on(sig, ignoreQuietly);
+      }
     },
   };
 }

@@ -12,6 +12,7 @@ export const ExitCode = {
   auth: 3,
   partial: 4,
   unavailable: 5,
+  sighup: 129,
   sigint: 130,
   sigterm: 143,
 } as const;
