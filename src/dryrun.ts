@@ -9,11 +9,11 @@ import { startPlanFor } from './checkpoint/start.js';
 import { type ExportConfig, locationName } from './config.js';
 import { estimateDuration } from './dryrun/estimate.js';
 import { SeenIds } from './dryrun/seen-ids.js';
-import { unwritable } from './dryrun/writable.js';
-import { ExitCode, inputError } from './errors.js';
+import { ExitCode } from './errors.js';
 import type { Logger } from './log.js';
 import { inShard } from './pipeline/shard.js';
 import { formatDuration } from './progress/format.js';
+import { checkRunFiles } from './preflight/check.js';
 import { openCsvSource } from './sources/csv.js';
 import { outputLayout } from './output/layout.js';
 import { openInput } from './sources/open.js';
@@ -47,13 +47,11 @@ export interface DryRunReport {
 }
 
 export async function runDryRun(cfg: ExportConfig, env: DryRunEnv): Promise<number> {
+  // The real run's own check (whether an S3 bucket takes writes cannot be known without writing).
+  await checkRunFiles(cfg);
   const s3 = await s3For(cfg);
   const input = await openInput(cfg.input, process.stdin, s3);
   const { plan, path: checkpointPath } = await startPlanFor(cfg, input, s3);
-  // Local files only: whether an S3 bucket takes writes cannot be known without writing.
-  const targets = [cfg.output.kind === 'file' ? cfg.output.path : null, cfg.errorsPath, checkpointPath, cfg.summaryPath, cfg.metricsPath];
-  const problems = (await Promise.all(targets.map((p) => (p && !isS3Url(p) ? unwritable(p) : null)))).filter((p) => p !== null);
-  if (problems.length > 0) throw inputError(`the run could not write its files: ${problems.join('; ')}`);
 
   const source = await openCsvSource(input.stream(0), {
     userIdColumn: cfg.userIdColumn,

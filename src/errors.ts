@@ -26,6 +26,7 @@ export type FatalCode =
   | 'api_url' // the API answered as if the URL were wrong (empty 404, 301)
   | 'auth' // 401: the key was refused
   | 'unavailable' // the API kept failing
+  | 'storage' // a local file could not be written mid-run (disk full, I/O error): the checkpoint stands, a rerun resumes
   | 'interrupted'; // SIGINT / SIGTERM, after the checkpoint
 
 const exitFor: Record<FatalCode, ExitCode> = {
@@ -36,6 +37,7 @@ const exitFor: Record<FatalCode, ExitCode> = {
   api_url: ExitCode.usage,
   auth: ExitCode.auth,
   unavailable: ExitCode.unavailable,
+  storage: ExitCode.unavailable,
   interrupted: ExitCode.sigterm,
 };
 
@@ -55,6 +57,16 @@ export class ExitError extends Error {
 export const usageError = (message: string) => new ExitError('usage', message);
 export const inputError = (message: string) => new ExitError('input', message);
 export const outputError = (message: string) => new ExitError('output', message);
+
+/**
+ * A file the run could not write after it started (ENOSPC, EIO, a filesystem remounted
+ * read-only): named, since the system error alone ("ENOSPC ... write") does not say which.
+ * Exit 5 like an API outage: what was checkpointed stands and the same command resumes.
+ */
+export function storageError(path: string, err: unknown): ExitError {
+  if (err instanceof ExitError) return err;
+  return new ExitError('storage', `cannot write ${path}: ${describe(err)}; what was checkpointed is kept: make room and rerun the same command to resume`);
+}
 
 /** A one-line description of any thrown value, for logs and the final line. */
 export function describe(err: unknown): string {

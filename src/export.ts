@@ -3,6 +3,7 @@ import { s3For } from './aws/s3client.js';
 import { openCheckpointStore } from './checkpoint/store.js';
 import { type Checkpoint, CHECKPOINT_VERSION, fingerprint } from './checkpoint/state.js';
 import { planStart } from './checkpoint/plan.js';
+import { checkRunFiles } from './preflight/check.js';
 import { type ExportConfig, locationName } from './config.js';
 import { describe, ExitCode, ExitError, outputError } from './errors.js';
 import { sleep } from './api/retry.js';
@@ -51,6 +52,8 @@ export const CHECKPOINT_INTERVAL_MS = 1000;
 export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<ExportResult> {
   const started = performance.now();
   const log = env.log;
+  // Before any file is opened for writing: distinct locations, each writable (exit 2).
+  await checkRunFiles(cfg);
   const s3 = await s3For(cfg);
   const input = await openInput(cfg.input, process.stdin, s3);
   const resumable = cfg.checkpointPath !== null && input.identity !== null;
@@ -121,13 +124,19 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   // A failed commit does not stop the later ones (a transient S3 error must not end checkpointing).
   let committing: Promise<void> = Promise.resolve();
   let lastSaved = -1;
+  /** What the last saved checkpoint names: what a run that fails now has delivered for sure. */
+  let committed: Pick<Position, 'counts' | 'outputBytes' | 'errorsBytes'> | undefined = from;
   const commit = (done = false) => {
     committing = committing.catch(() => undefined).then(async () => {
       const pos = writer.position();
       if (!done && pos.line === lastSaved) return;
-      const [outputState, errorsState] = await Promise.all([out.sync(), errors.sync()]);
+      const [outputState, errorsState] = await Promise.all([out.sync(), errors.sync()]).catch((err: unknown) => {
+        if (err instanceof ExitError && err.code === 'storage') writer.fail(err);
+        throw err;
+      });
       if (store) {
         await store.save(checkpoint(pos, done, outputState, errorsState));
+        committed = { counts: structuredClone(pos.counts), outputBytes: pos.outputBytes, errorsBytes: pos.errorsBytes };
         out.checkpointed?.();
         errors.checkpointed?.();
       }
@@ -170,27 +179,35 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     await limiter.stop();
     await client.close();
   }
-  await finalCommit(() => commit(end.ended === 'complete'), log);
-  // A run that stopped early leaves its S3 upload open for the resume: no partial object.
-  await Promise.all([out.close(end.ended === 'complete'), errors.close(end.ended === 'complete')]);
+  // A sink that failed mid-run (disk full) fails the final commit too: the last saved
+  // checkpoint stands, and the run reports the pipeline's error, which names the file.
+  let endError: Error | undefined = end.ended === 'fatal' ? end.error : undefined;
+  try {
+    await finalCommit(() => commit(end.ended === 'complete'), log, endError ? [] : undefined);
+    // A run that stopped early leaves its S3 upload open for the resume: no partial object.
+    await Promise.all([out.close(end.ended === 'complete'), errors.close(end.ended === 'complete')]);
+  } catch (err) {
+    endError ??= err as Error;
+  }
 
-  const pos = writer.position();
-  const counts = pos.counts;
+  // Counts as committed: a store's last saved checkpoint (all of it when the final commit
+  // succeeded); without a checkpoint (stdout), what was handed to the sink.
+  const pos = store && committed ? committed : writer.position();
   const result: ExportResult = {
     exitCode: ExitCode.ok,
-    ended: end.ended,
-    counts,
+    ended: endError ? 'fatal' : end.ended,
+    counts: pos.counts,
     requests,
     durationMs: performance.now() - started,
     outputBytes: pos.outputBytes,
     errorsBytes: pos.errorsBytes,
   };
-  if (end.ended === 'fatal') {
-    result.error = end.error;
-    result.exitCode = 'exitCode' in end.error ? (end.error as ExitError).exitCode : ExitCode.failure;
+  if (endError) {
+    result.error = endError;
+    result.exitCode = endError instanceof ExitError ? endError.exitCode : ExitCode.failure;
   } else if (end.ended === 'stopped') {
     result.exitCode = ExitCode.sigterm;
-  } else if (counts.failed > 0) {
+  } else if (pos.counts.failed > 0) {
     result.exitCode = ExitCode.partial;
   }
   return result;

@@ -86,7 +86,8 @@ export async function runPipeline(p: RunParts): Promise<RunEnd> {
   } else {
     await queue.onIdle();
   }
-  await p.writer.settle();
+  // A sink that failed (disk full) is this run's fatal error, not an exception past it.
+  await p.writer.settle().catch((err: unknown) => fail(err as Error));
   p.hardStop.removeEventListener('abort', onHard);
   if (fatal) return { ended: 'fatal', error: fatal };
   return p.stop.aborted ? { ended: 'stopped' } : { ended: 'complete' };

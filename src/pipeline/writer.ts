@@ -93,6 +93,15 @@ export class OrderedWriter {
     if (this.failure) throw this.failure;
   }
 
+  /**
+   * A sink failed outside the writer's own drains (a checkpoint's sync hit a full disk): the
+   * run must stop there, not go on spending requests on rows it cannot write.
+   */
+  fail(err: Error): void {
+    this.failure ??= err;
+    for (const w of this.waiters.splice(0)) w();
+  }
+
   /** Waits for the contiguous items handed in to be written to the sinks' buffers. */
   async settle(): Promise<void> {
     while (this.running) await this.pumped;

@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { mkdir } from 'node:fs/promises';
+import { storageError } from '../errors.js';
 import type { Sink } from './sink.js';
 
 /** Buffered bytes before a write is due: large enough to amortise syscalls. */
@@ -26,8 +27,7 @@ export class FileSink implements Sink {
   }
 
   static async open(path: string, resumeAt?: number): Promise<FileSink> {
-    await mkdir(dirname(path), { recursive: true });
-    if (resumeAt === undefined) return new FileSink(path, await open(path, 'w'), 0);
+    if (resumeAt === undefined) return new FileSink(path, await named(path, mkdir(dirname(path), { recursive: true }).then(() => open(path, 'w'))), 0);
     const fh = await open(path, 'r+');
     const { size } = await fh.stat();
     if (size < resumeAt) {
@@ -58,7 +58,7 @@ export class FileSink implements Sink {
 
   /** Serialised: the writer's drain and a checkpoint's sync may ask at the same time. */
   drain(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.flushBuffered());
+    this.flushing = this.flushing.then(() => named(this.name, this.flushBuffered()));
     return this.flushing;
   }
 
@@ -74,13 +74,18 @@ export class FileSink implements Sink {
 
   async sync(): Promise<void> {
     await this.drain();
-    await this.fh.datasync();
+    await named(this.name, this.fh.datasync());
   }
 
   async close(): Promise<void> {
     await this.sync();
-    await this.fh.close();
+    await named(this.name, this.fh.close());
   }
+}
+
+/** A file system error, named with the file it happened on (storageError). */
+export function named<T>(path: string, p: Promise<T>): Promise<T> {
+  return p.catch((err: unknown) => Promise.reject(storageError(path, err)));
 }
 
 /**

@@ -3,7 +3,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { outputError } from '../errors.js';
 import type { SplitLimits } from '../output/options.js';
 import type { Sink } from './sink.js';
-import { writeAt } from './file.js';
+import { named, writeAt } from './file.js';
 
 /** Where a split output stands: what a checkpoint records to resume it (with the total `bytes`). */
 export interface SplitPart {
@@ -26,7 +26,7 @@ export function partPath(template: string, index: number): string {
 }
 
 /** Index of a file named as `partPath(template, n)`, else null. */
-function partIndex(template: string, name: string): number | null {
+export function partIndex(template: string, name: string): number | null {
   const ext = extname(template);
   const stem = basename(template).slice(0, basename(template).length - ext.length);
   if (!name.startsWith(`${stem}-`) || !name.endsWith(ext)) return null;
@@ -145,21 +145,23 @@ export class SplitSink implements Sink {
 
   drain(): Promise<void> {
     const f = this.file;
-    return this.enqueue(() => this.flush(f));
+    return this.enqueue(() => named(f.path, this.flush(f)));
   }
 
   /** What is durable: every earlier file (closed on rotation) and the current one up to now. */
   sync(): Promise<void> {
     const f = this.file;
-    return this.enqueue(async () => {
-      await this.flush(f);
-      await f.fh?.datasync();
-    });
+    return this.enqueue(() =>
+      named(f.path, (async () => {
+        await this.flush(f);
+        await f.fh?.datasync();
+      })()),
+    );
   }
 
   close(): Promise<void> {
     const f = this.file;
-    return this.enqueue(() => this.closeFile(f));
+    return this.enqueue(() => named(f.path, this.closeFile(f)));
   }
 
   private start(header: string): void {
@@ -176,7 +178,7 @@ export class SplitSink implements Sink {
 
   private rotate(): void {
     const old = this.file;
-    void this.enqueue(() => this.closeFile(old)).catch(() => undefined);
+    void this.enqueue(() => named(old.path, this.closeFile(old))).catch(() => undefined);
     this.index++;
     this.file = newFile(partPath(this.name, this.index));
     this.fileBytes = 0;

@@ -293,14 +293,13 @@ describe('--summary and --metrics-file', () => {
     expect(JSON.parse(readFileSync(summaryPath, 'utf8'))).toMatchObject({ ended: 'already_complete', exitCode: 0, users: USERS, ok: USERS, requests: 0 });
   });
 
-  it('a summary that cannot be written is an error line and exit 1, after the export itself is done', async () => {
+  it('a summary that cannot be written is found before the run: exit 2 naming --summary, nothing exported', async () => {
     const out = join(dir, 'unsummarised.csv');
     const blocker = join(dir, 'not-a-dir');
     writeFileSync(blocker, '');
     const r = await runCli(exportArgs(out, ['--rate-limit', '0', '--summary', join(blocker, 'summary.json')]));
-    expect(r.code).toBe(1);
-    expect(logLines(r.stderr).some((l) => l.level === 50 && /could not write the run summary/.test(String(l.msg)))).toBe(true);
-    expect(logLines(r.stderr).at(-1)).toMatchObject({ msg: 'export finished', exitCode: 1, users: USERS });
-    expect(existsSync(out)).toBe(true);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--summary: .*not-a-dir is not a directory/);
+    expect(existsSync(out)).toBe(false);
   });
 });
