@@ -1,14 +1,15 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { ProfileQuery, PropensityType } from './api/types.js';
-import { isS3Url, parseS3Url, type S3Location } from './aws/s3url.js';
+import { isS3Url, parseS3Url } from './aws/s3url.js';
+import type { Location } from './contracts/location.js';
+
+export type { Location };
 import { MAX_PART_MIB, MIB, MIN_PART_MIB, SSE_VALUES, type S3Settings, type Sse } from './aws/settings.js';
 import { usageError } from './errors.js';
 import { type EspArgs, type EspOptions, parseEspOptions } from './output/options.js';
 import type { LogLevel } from './log.js';
 import type { Shard } from './pipeline/shard.js';
 
-/** Where bytes come from or go to. */
-export type Location = { kind: 'file'; path: string } | { kind: 'stdio' } | S3Location;
 
 export type Format = 'csv' | 'jsonl';
 

@@ -5,7 +5,7 @@
  */
 import { s3For } from './aws/s3client.js';
 import { isS3Url } from './aws/s3url.js';
-import { startPlanFor } from './checkpoint/start.js';
+import { startPlanFor } from './wiring/checkpoint-start.js';
 import { type ExportConfig, locationName } from './config.js';
 import { estimateDuration } from './dryrun/estimate.js';
 import { SeenIds } from './dryrun/seen-ids.js';

@@ -1,7 +1,7 @@
 import { ProfileClient } from './api/client.js';
 import { s3For } from './aws/s3client.js';
 import { openCheckpointStore } from './checkpoint/store.js';
-import { type Checkpoint, CHECKPOINT_VERSION, fingerprint } from './checkpoint/state.js';
+import { type Checkpoint, CHECKPOINT_VERSION } from './checkpoint/state.js';
 import { planStart } from './checkpoint/plan.js';
 import { checkRunFiles } from './preflight/check.js';
 import { type ExportConfig, locationName } from './config.js';
@@ -17,7 +17,8 @@ import { runPipeline } from './pipeline/run.js';
 import { inShard } from './pipeline/shard.js';
 import { OrderedWriter, type Position } from './pipeline/writer.js';
 import type { StartProgress } from './progress/probe.js';
-import { discardUploads, finishUploads, openErrors, openOutput } from './sinks/open.js';
+import { fingerprint } from './wiring/job.js';
+import { discardUploads, finishUploads, openErrors, openOutput } from './wiring/sinks.js';
 import type { S3SinkState } from './sinks/s3.js';
 import { openCsvSource } from './sources/csv.js';
 import { openInput } from './sources/open.js';

@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { ExportConfig } from '../config.js';
+import type { Location } from '../contracts/location.js';
 import { isS3Url } from './s3url.js';
 import type { S3Settings, Sse } from './settings.js';
 
@@ -49,7 +49,7 @@ export class S3Access {
 }
 
 /** S3 access for an export that reads or writes anything on S3; undefined when none does. */
-export async function s3For(cfg: ExportConfig): Promise<S3Access | undefined> {
+export async function s3For(cfg: { input: Location; output: Location; errorsPath: string; checkpointPath: string | null; s3: S3Settings }): Promise<S3Access | undefined> {
   const onS3 = cfg.input.kind === 's3' || cfg.output.kind === 's3' || isS3Url(cfg.errorsPath) || (cfg.checkpointPath !== null && isS3Url(cfg.checkpointPath));
   return onS3 ? S3Access.create(cfg.s3) : undefined;
 }

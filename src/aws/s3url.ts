@@ -1,12 +1,6 @@
-/** An object in S3 named by an `s3://bucket/key` URL. */
-export interface S3Location {
-  kind: 's3';
-  /** As given (after `{date}` is filled): what messages and fingerprints name. */
-  url: string;
-  bucket: string;
-  key: string;
-}
+import type { S3Location } from '../contracts/location.js';
 
+export type { S3Location };
 export const isS3Url = (s: string | undefined): s is string => s !== undefined && /^s3:\/\//i.test(s);
 
 /**

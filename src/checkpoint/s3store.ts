@@ -3,8 +3,7 @@ import { describeS3Error, isNotFound, s3Name } from '../aws/errors.js';
 import type { S3Access } from '../aws/s3client.js';
 import type { S3Location } from '../aws/s3url.js';
 import { ExitError } from '../errors.js';
-import { type Checkpoint, parseCheckpoint } from './state.js';
-import type { CheckpointStore } from './store.js';
+import { type Checkpoint, type CheckpointStore, parseCheckpoint } from './state.js';
 
 /**
  * A checkpoint object. PutObject replaces an object atomically (readers see the old or the

@@ -1,32 +1,8 @@
-import type { ExportConfig } from '../config.js';
+import type { JobFingerprint } from '../contracts/job.js';
+import type { Counts, S3SinkState, SplitPart } from '../contracts/positions.js';
 import { ExitError } from '../errors.js';
-import type { Counts } from '../pipeline/counters.js';
-import { espFingerprint } from '../output/options.js';
-import type { S3SinkState } from '../sinks/s3.js';
-import type { SplitPart } from '../sinks/split.js';
 
-/** Everything that decides the output's bytes: a checkpoint is only valid for the same job. */
-export interface JobFingerprint {
-  /** A local file: its size and mtime. An S3 object: its size and ETag (no mtime). */
-  input: { path: string; size: number; mtimeMs?: number; etag?: string };
-  output: string;
-  errors: string;
-  format: string;
-  userIdColumn: string;
-  deviceIdColumn: string;
-  recIds: string[];
-  recType: string | null;
-  predictionIds: string[];
-  propensityType: string | null;
-  ampProps: boolean;
-  cohortIds: boolean;
-  computations: boolean;
-  compIds: string[];
-  maxItems: number | null;
-  escapeFormulas: boolean;
-  /** --preset, --passthrough, --control, --split-*: null when all are at their defaults. */
-  esp?: Record<string, unknown> | null;
-}
+export type { JobFingerprint };
 
 export const CHECKPOINT_VERSION = 1;
 
@@ -48,30 +24,17 @@ export interface Checkpoint {
   outputPart?: SplitPart;
 }
 
-export function fingerprint(cfg: ExportConfig, input: JobFingerprint['input'], output: string): JobFingerprint {
-  const q = cfg.query;
-  return {
-    input,
-    output,
-    errors: cfg.errorsPath,
-    format: cfg.format,
-    userIdColumn: cfg.userIdColumn,
-    deviceIdColumn: cfg.deviceIdColumn,
-    recIds: q.recIds,
-    recType: q.recType ?? null,
-    predictionIds: q.predictionIds,
-    propensityType: q.propensityType ?? null,
-    ampProps: q.ampProps,
-    cohortIds: q.cohortIds,
-    computations: q.computations,
-    compIds: q.compIds,
-    maxItems: cfg.maxItems,
-    escapeFormulas: cfg.escapeFormulas,
-    esp: espFingerprint(cfg.esp),
-  };
+/** Names of what differs between two jobs, in words a person can act on; empty when equal. */
+/** Where a checkpoint lives: a local file or an S3 object; either is replaced atomically. */
+export interface CheckpointStore {
+  /** Its path or s3:// URL, for messages. */
+  readonly path: string;
+  /** undefined when there is none; a refused ExitError when it cannot be trusted. */
+  load(): Promise<Checkpoint | undefined>;
+  save(c: Checkpoint): Promise<void>;
+  remove(): Promise<void>;
 }
 
-/** Names of what differs between two jobs, in words a person can act on; empty when equal. */
 export function differences(saved: JobFingerprint, now: JobFingerprint): string[] {
   const out: string[] = [];
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);

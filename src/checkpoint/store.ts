@@ -3,17 +3,10 @@ import { dirname, basename, join } from 'node:path';
 import { needS3, type S3Access } from '../aws/s3client.js';
 import { isS3Url, parseS3Url } from '../aws/s3url.js';
 import { ExitError } from '../errors.js';
-import { type Checkpoint, parseCheckpoint } from './state.js';
+import { type Checkpoint, type CheckpointStore, parseCheckpoint } from './state.js';
 
-/** Where a checkpoint lives: a local file or an S3 object; either is replaced atomically. */
-export interface CheckpointStore {
-  /** Its path or s3:// URL, for messages. */
-  readonly path: string;
-  /** undefined when there is none; a refused ExitError when it cannot be trusted. */
-  load(): Promise<Checkpoint | undefined>;
-  save(c: Checkpoint): Promise<void>;
-  remove(): Promise<void>;
-}
+export type { CheckpointStore };
+
 
 /** The store for `--checkpoint` (validated by config.ts: an s3:// URL there names an object). */
 export async function openCheckpointStore(path: string, s3: S3Access | undefined): Promise<CheckpointStore> {

@@ -4,37 +4,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { ProfileQuery } from '../api/types.js';
+import type { ProfileFixture, RecFixture } from './fixture.js';
 import { syntheticProfile } from './synthetic.js';
 
+export type { ProfileFixture, RecFixture };
+
 export { syntheticProfile } from './synthetic.js';
-
-/** One recommendation as a fixture holds it; missing fields get the API's usual values. */
-export interface RecFixture {
-  rec_id: string;
-  /** @default rec_id */
-  child_rec_id?: string;
-  items: string[];
-  /** @default false */
-  is_control?: boolean;
-  /** @default 'model' */
-  recommendation_source?: string;
-  /** Epoch seconds. @default null */
-  last_updated?: number;
-}
-
-export interface ProfileFixture {
-  /** At least one of user_id and device_id. */
-  user_id?: string;
-  device_id?: string;
-  recommendations?: RecFixture[];
-  /** User properties, no computations. */
-  amp_props?: Record<string, unknown>;
-  /** comp_id -> value; answered inside amp_props. */
-  computations?: Record<string, unknown>;
-  cohort_ids?: string[];
-  /** prediction_id -> values. */
-  propensities?: Record<string, { score: number; pct: number }>;
-}
 
 /** Reads and validates a `{ "profiles": [...] }` file; a bad file throws a one-line Error. */
 export async function loadProfiles(path: string | URL): Promise<ProfileFixture[]> {

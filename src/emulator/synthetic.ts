@@ -5,7 +5,7 @@
  */
 import type { ProfileQuery } from '../api/types.js';
 import { fnv1a32, mix32 } from '../hash.js';
-import type { ProfileFixture } from './profiles.js';
+import type { ProfileFixture } from './fixture.js';
 
 const PLANS = ['free', 'starter', 'pro'];
 const COUNTRIES = ['United States', 'Germany', 'Japan', 'Brazil'];

@@ -1,5 +1,5 @@
 import { parse } from 'csv-parse/sync';
-import type { ExportConfig } from '../config.js';
+import type { ProfileQuery } from '../api/types.js';
 import { inputError, usageError } from '../errors.js';
 import type { RowFormat } from '../pipeline/writer.js';
 import type { SourceItem, UserRow } from '../sources/csv.js';
@@ -7,7 +7,18 @@ import { CsvRows } from './csv.js';
 import { JSONL_KEYS, JsonlRows } from './jsonl.js';
 import { Passthrough } from './passthrough.js';
 import { PRESET } from './presets/presets.js';
+import type { EspOptions } from './options.js';
 import { PresetRows } from './presets/wide.js';
+
+/** The options that shape rows (an ExportConfig has them all). */
+export interface LayoutOptions {
+  format: 'csv' | 'jsonl';
+  maxItems: number | null;
+  query: ProfileQuery;
+  escapeFormulas: boolean;
+  userIdColumn: string;
+  esp: EspOptions;
+}
 
 export interface OutputLayout {
   rows: RowFormat;
@@ -23,7 +34,7 @@ export interface OutputLayout {
  * email column are found by name). Everything wrong here stops the job before any request,
  * with exit 2: a column the input lacks, or two output columns of the same name.
  */
-export function outputLayout(cfg: ExportConfig, header: string[], inputName: string): OutputLayout {
+export function outputLayout(cfg: LayoutOptions, header: string[], inputName: string): OutputLayout {
   const esp = cfg.esp;
   const pass = new Passthrough(esp.passthrough, header, inputName);
   if (cfg.format === 'jsonl') {

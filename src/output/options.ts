@@ -1,5 +1,8 @@
 import { isS3Url } from '../aws/s3url.js';
 import { PRESET, PRESETS, type PresetKey, type PresetName } from './presets/presets.js';
+import type { SplitLimits } from '../contracts/positions.js';
+
+export type { SplitLimits };
 
 /** What control-group recommendations (`is_control: true`) become in the output. */
 export const CONTROL_MODES = ['keep', 'blank', 'drop'] as const;
@@ -13,11 +16,6 @@ export interface PassColumn {
   as: string;
 }
 
-/** Each file at most this many data rows / bytes (header included); null: no limit. */
-export interface SplitLimits {
-  rows: number | null;
-  bytes: number | null;
-}
 
 /** The options that shape the output for an email tool (issue 7, part 4). */
 export interface EspOptions {

@@ -1,20 +1,6 @@
-/** What the run did, per status: the summary, the checkpoint and the exit code read these. */
-export interface Counts {
-  /** Input rows with an id. */
-  users: number;
-  ok: number;
-  no_recs: number;
-  unknown_user: number;
-  /** Users whose requests failed for good (in the errors file). */
-  failed: number;
-  /** Input rows that could not be used (no id, unreadable; in the errors file). */
-  skipped: number;
-  /** Output rows written (CSV rows or JSONL lines). */
-  rows: number;
-  /** Rows `--control drop` left out (control-group recs); present only in that mode. */
-  control_dropped?: number;
-}
+import type { Counts } from '../contracts/positions.js';
 
+export type { Counts };
 export const zeroCounts = (): Counts => ({ users: 0, ok: 0, no_recs: 0, unknown_user: 0, failed: 0, skipped: 0, rows: 0 });
 
 /** Request-level figures of this process (not carried across a resume). */

@@ -1,7 +1,7 @@
 import type { Profile } from '../api/types.js';
 import { formatError } from '../output/errors.js';
 import type { Sink } from '../sinks/sink.js';
-import type { SplitPart } from '../sinks/split.js';
+import type { SplitPart } from '../contracts/positions.js';
 import type { SourceItem, UserRow } from '../sources/csv.js';
 import { type Counts, zeroCounts } from './counters.js';
 import type { RowStatus, UserOutcome } from './outcome.js';

@@ -14,25 +14,11 @@ import { describeS3Error, isNoSuchUpload, isNotFound } from '../aws/errors.js';
 import type { S3Access } from '../aws/s3client.js';
 import { type S3Location, s3Url } from '../aws/s3url.js';
 import { ExitError, outputError } from '../errors.js';
+import type { S3SinkState } from '../contracts/positions.js';
 import type { Sink } from './sink.js';
 
-/**
- * What a checkpoint records so that another process can carry on writing the same object:
- * the open multipart upload and its parts (fauxqs, the test server, has no ListParts, and
- * asking S3 would not say which parts a checkpoint covers), then the segment objects holding
- * the bytes after the last part. parts + segments = `bytes`, the committed length.
- */
-export interface S3SinkState {
-  bucket: string;
-  key: string;
-  /** null while no multipart upload is needed (a lazy sink that has not cut a part). */
-  uploadId: string | null;
-  /** Parts 1..n in order; `crc32` when S3 answered one (CompleteMultipartUpload needs it back). */
-  parts: Array<{ n: number; etag: string; bytes: number; crc32?: string }>;
-  /** Objects under `<key>.parts/`, in order; `level` drives their merging (see putSegment). */
-  segments: Array<{ key: string; bytes: number; level: number }>;
-  bytes: number;
-}
+export type { S3SinkState };
+
 
 export interface S3SinkOptions {
   /** Bytes that make a part (≥ 5 MiB, S3's minimum but for the last part). */

@@ -1,5 +1,4 @@
-import type { S3SinkState } from './s3.js';
-import type { SplitPart } from './split.js';
+import type { S3SinkState, SplitPart } from '../contracts/positions.js';
 
 /**
  * A byte destination the ordered writer appends to. Writes are buffered; `bytes` counts what

@@ -1,19 +1,12 @@
 import { type FileHandle, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { outputError } from '../errors.js';
-import type { SplitLimits } from '../output/options.js';
+import type { SplitLimits, SplitPart } from '../contracts/positions.js';
+
+export type { SplitPart };
 import type { Sink } from './sink.js';
 import { named, writeAt } from './file.js';
 
-/** Where a split output stands: what a checkpoint records to resume it (with the total `bytes`). */
-export interface SplitPart {
-  /** The current file, 1-based (`out-00001.csv`). */
-  index: number;
-  /** Its length, header included. */
-  bytes: number;
-  /** Its data rows. */
-  rows: number;
-}
 
 /** Buffered bytes before the writer should drain, as FileSink. */
 const HIGH_WATER = 256 * 1024;

@@ -2,17 +2,11 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { needS3, type S3Access } from '../aws/s3client.js';
-import type { JobFingerprint } from '../checkpoint/state.js';
-import type { Location } from '../config.js';
+import type { Location } from '../contracts/location.js';
 import { inputError } from '../errors.js';
+import type { OpenedInput } from './input.js';
 
-export interface OpenedInput {
-  name: string;
-  /** Identity for the checkpoint's fingerprint; null for stdin (cannot be resumed). */
-  identity: JobFingerprint['input'] | null;
-  /** Opens the byte stream from `offset` (a resume seeks instead of re-reading). */
-  stream(offset?: number): Readable;
-}
+export type { OpenedInput };
 
 /** Checks the input exists and is a readable file before anything else happens. */
 export async function openInput(loc: Location, stdin: Readable = process.stdin, s3?: S3Access): Promise<OpenedInput> {

@@ -4,7 +4,7 @@ import { describeS3Error, isNotFound, isPreconditionFailed } from '../aws/errors
 import type { S3Access } from '../aws/s3client.js';
 import type { S3Location } from '../aws/s3url.js';
 import { ExitError, inputError } from '../errors.js';
-import type { OpenedInput } from './open.js';
+import type { OpenedInput } from './input.js';
 
 /**
  * Bytes per ranged GET. Each range is read whole before it is handed on, so no connection

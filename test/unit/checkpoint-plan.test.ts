@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planStart } from '../../src/checkpoint/plan.js';
-import { type Checkpoint, CHECKPOINT_VERSION, fingerprint, invalidReason, type JobFingerprint } from '../../src/checkpoint/state.js';
+import { type Checkpoint, CHECKPOINT_VERSION, invalidReason, type JobFingerprint } from '../../src/checkpoint/state.js';
+import { fingerprint } from '../../src/wiring/job.js';
 import { buildConfig, type ExportArgs } from '../../src/config.js';
 import { ExitError } from '../../src/errors.js';
 import { exportDefaults } from '../../src/flags.js';

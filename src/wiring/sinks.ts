@@ -3,12 +3,12 @@ import { isS3Url, parseS3Url, type S3Location } from '../aws/s3url.js';
 import type { Checkpoint } from '../checkpoint/state.js';
 import type { ExportConfig } from '../config.js';
 import { errorsHeader } from '../output/errors.js';
-import { FileSink } from './file.js';
-import { LazyFileSink } from './lazy.js';
-import type { S3SinkOptions } from './s3.js';
-import type { Sink } from './sink.js';
-import { SplitSink } from './split.js';
-import { StreamSink } from './stdout.js';
+import { FileSink } from '../sinks/file.js';
+import { LazyFileSink } from '../sinks/lazy.js';
+import type { S3SinkOptions } from '../sinks/s3.js';
+import type { Sink } from '../sinks/sink.js';
+import { SplitSink } from '../sinks/split.js';
+import { StreamSink } from '../sinks/stdout.js';
 
 /**
  * The output sink: a file, an S3 object, or stdout; resumed from `from` when given. A split
@@ -23,7 +23,7 @@ export async function openOutput(cfg: ExportConfig, s3: S3Access | undefined, fr
   }
   if (out.kind === 'file') return FileSink.open(out.path, from?.outputBytes);
   if (out.kind === 's3') {
-    const { S3Sink } = await import('./s3.js');
+    const { S3Sink } = await import('../sinks/s3.js');
     const o = outputOptions(cfg);
     return from ? S3Sink.resume(needS3(s3), out, o, from.outputState, from.outputBytes) : S3Sink.create(needS3(s3), out, o);
   }
@@ -34,7 +34,7 @@ export async function openOutput(cfg: ExportConfig, s3: S3Access | undefined, fr
 export async function openErrors(cfg: ExportConfig, s3: S3Access | undefined, from: Checkpoint | undefined): Promise<Sink> {
   const loc = errorsLocation(cfg);
   if (!loc) return LazyFileSink.open(cfg.errorsPath, errorsHeader(), from?.errorsBytes ?? 0);
-  const { S3Sink } = await import('./s3.js');
+  const { S3Sink } = await import('../sinks/s3.js');
   const o = errorsOptions(cfg);
   return from ? S3Sink.resume(needS3(s3), loc, o, from.errorsState, from.errorsBytes) : S3Sink.create(needS3(s3), loc, o);
 }
@@ -46,7 +46,7 @@ export async function openErrors(cfg: ExportConfig, s3: S3Access | undefined, fr
 export async function finishUploads(cfg: ExportConfig, s3: S3Access | undefined, done: Checkpoint): Promise<void> {
   const loc = errorsLocation(cfg);
   if (cfg.output.kind !== 's3' && !loc) return;
-  const { S3Sink } = await import('./s3.js');
+  const { S3Sink } = await import('../sinks/s3.js');
   if (cfg.output.kind === 's3') await S3Sink.recover(needS3(s3), cfg.output, outputOptions(cfg), done.outputState, done.outputBytes);
   if (loc) await S3Sink.recover(needS3(s3), loc, errorsOptions(cfg), done.errorsState, done.errorsBytes);
 }
@@ -55,7 +55,7 @@ export async function finishUploads(cfg: ExportConfig, s3: S3Access | undefined,
 export async function discardUploads(s3: S3Access | undefined, old: Checkpoint): Promise<void> {
   const states = [old.outputState, old.errorsState].filter((st) => st !== undefined);
   if (states.length === 0 || !s3) return;
-  const { discard } = await import('./s3.js');
+  const { discard } = await import('../sinks/s3.js');
   for (const st of states) await discard(s3, st);
 }
 

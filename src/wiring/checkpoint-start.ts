@@ -1,9 +1,9 @@
 import type { S3Access } from '../aws/s3client.js';
+import { planStart, type StartPlan } from '../checkpoint/plan.js';
+import { openCheckpointStore } from '../checkpoint/store.js';
 import { type ExportConfig, locationName } from '../config.js';
 import type { OpenedInput } from '../sources/open.js';
-import { planStart, type StartPlan } from './plan.js';
-import { fingerprint } from './state.js';
-import { openCheckpointStore } from './store.js';
+import { fingerprint } from './job.js';
 
 /**
  * The checkpoint found for this job and what a run would do with it, by the rules runExport
