@@ -1,23 +1,15 @@
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
-import { describeS3Error, isNoSuchUpload, isNotFound } from '../aws/errors.js';
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import PQueue from 'p-queue';
+import { describeS3Error, isNoSuchUpload } from '../aws/errors.js';
 import type { S3Access } from '../aws/s3client.js';
 import { type S3Location, s3Url } from '../aws/s3url.js';
 import { ExitError, outputError } from '../errors.js';
 import type { S3SinkState } from '../contracts/positions.js';
+import { abort, deleteKeys, discard, MissingSegment, readSegment, sweepPrefix, verifyComplete } from './s3-objects.js';
 import type { Sink } from './sink.js';
 
 export type { S3SinkState };
+export { discard } from './s3-objects.js';
 
 
 export interface S3SinkOptions {
@@ -39,9 +31,6 @@ const DOWNLOADS = 8;
 
 type Part = S3SinkState['parts'][number];
 type Segment = S3SinkState['segments'][number];
-
-/** A segment of a checkpoint is gone: the export cannot be resumed (or was finished: see recover). */
-class MissingSegment extends Error {}
 
 /**
  * Writes one object at `s3://bucket/key` that nobody sees until it is complete (a multipart
@@ -159,7 +148,8 @@ export class S3Sink implements Sink {
     }
     let segs: Buffer[];
     try {
-      segs = await pool(state.segments, DOWNLOADS, (seg) => readSegment(s3, loc.bucket, seg));
+      const downloads = new PQueue({ concurrency: DOWNLOADS });
+      segs = await Promise.all(state.segments.map((seg) => downloads.add(() => readSegment(s3, loc.bucket, seg)) as Promise<Buffer>));
     } catch (err) {
       if (err instanceof MissingSegment) throw err;
       throw outputError(`${o.flag} ${loc.url}: cannot resume: ${describeS3Error(err)}`);
@@ -451,77 +441,5 @@ export class S3Sink implements Sink {
  * `--fresh`, or a finished job replaced by another: the old upload is aborted and its segments
  * deleted (best effort: the upload of a finished job is already completed).
  */
-export async function discard(s3: S3Access, state: S3SinkState): Promise<void> {
-  if (state.uploadId) await abort(s3, state.bucket, state.key, state.uploadId).catch(() => undefined);
-  await deleteKeys(s3, state.bucket, state.segments.map((s) => s.key)).catch(() => undefined);
-  await sweepPrefix(s3, state.bucket, `${state.key}.parts/`).catch(() => undefined);
-}
-
-async function verifyComplete(s3: S3Access, loc: S3Location, o: S3SinkOptions, bytes: number): Promise<void> {
-  let size: number | undefined;
-  try {
-    size = (await s3.client.send(new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.key }))).ContentLength;
-  } catch (err) {
-    if (!isNotFound(err)) throw outputError(`${o.flag} ${loc.url}: ${describeS3Error(err, loc.bucket)}`);
-  }
-  if (size !== bytes) {
-    throw outputError(
-      `${o.flag} ${loc.url}: the checkpoint says the export finished with ${bytes} bytes, but the object ${size === undefined ? 'does not exist' : `has ${size}`} and its upload is gone; rerun with --fresh`,
-    );
-  }
-}
-
-async function abort(s3: S3Access, bucket: string, key: string, uploadId: string): Promise<void> {
-  try {
-    await s3.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
-  } catch (err) {
-    if (!isNoSuchUpload(err)) throw err;
-  }
-}
-
-async function readSegment(s3: S3Access, bucket: string, seg: Segment): Promise<Buffer> {
-  let body: Buffer;
-  try {
-    const r = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: seg.key }));
-    body = Buffer.from(await r.Body!.transformToByteArray());
-  } catch (err) {
-    if (isNotFound(err)) throw new MissingSegment(`segment ${s3Url(bucket, seg.key)} is gone`);
-    throw err;
-  }
-  if (body.length < seg.bytes) throw new MissingSegment(`segment ${s3Url(bucket, seg.key)} is gone (${body.length} bytes, ${seg.bytes} expected)`);
-  return body.subarray(0, seg.bytes);
-}
-
-async function deleteKeys(s3: S3Access, bucket: string, keys: string[]): Promise<void> {
-  for (let i = 0; i < keys.length; i += 1000) {
-    const batch = keys.slice(i, i + 1000);
-    await s3.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
-  }
-}
-
-async function sweepPrefix(s3: S3Access, bucket: string, prefix: string): Promise<void> {
-  let token: string | undefined;
-  do {
-    const r = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    const keys = (r.Contents ?? []).map((o) => o.Key!).filter(Boolean);
-    if (keys.length > 0) await deleteKeys(s3, bucket, keys);
-    token = r.IsTruncated ? r.NextContinuationToken : undefined;
-  } while (token);
-}
-
 /** Output offsets in segment names: fixed width, so they sort in order. */
 const pad = (n: number) => String(n).padStart(14, '0');
-
-/** `fn` over `items`, at most `n` at a time, results in order. */
-async function pool<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  return out;
-}
