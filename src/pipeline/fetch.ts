@@ -33,7 +33,7 @@ export function makeFetchUser(d: FetchDeps) {
         d.counts.lastAt = performance.now();
         d.counts.firstAt ??= d.counts.lastAt;
         return d.attempt(user, signal);
-      });
+      }, signal);
       const down = d.health?.observe(a);
       if (down) throw down;
       const attempts = n + 1;

@@ -1,5 +1,6 @@
-import Bottleneck from 'bottleneck';
-import { sleep } from '../api/retry.js';
+import { Pacer, WindowGuard } from './pacer.js';
+
+export { WindowGuard } from './pacer.js';
 
 export interface RateLimit {
   /** Requests per interval; 0 = no limit. */
@@ -8,8 +9,11 @@ export interface RateLimit {
 }
 
 export interface Limiter {
-  /** Runs `fn` when the rate allows; every HTTP attempt (retries included) goes through here. */
-  schedule<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` when the rate allows; every HTTP attempt (retries included) goes through here.
+   * Rejects with the signal's reason if it aborts while waiting (a stop must not wait for the limiter).
+   */
+  schedule<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T>;
   /** A 429: someone else is using the org's budget. Returns the new share of the limit, or null if unchanged. */
   throttled(): number | null;
   /** Share of the configured rate in force now (1 = full; always 1 when unlimited). */
@@ -34,47 +38,47 @@ const RECOVER_EVERY_MS = 5000;
 const MIN_MS_BETWEEN_SLOWDOWNS = 1000;
 
 /**
- * The rate limit. Bottleneck spaces starts evenly (`minTime`), so traffic is smooth instead of
- * a burst at each window's start. Bottleneck plans each start from the previous *planned* start
- * (LocalDatastore `__register__`), so a timer that fires late bunches the next ones together;
- * the window guard below then holds any start until the `limit`-th previous *actual* start
- * left the window. Together: no window of `intervalMs` ever holds more than `limit` starts.
+ * How far behind a late timer may put the schedule before starts are released together: one
+ * spacing, or up to 1% of the window (at most 20 ms) at rates where a millisecond timer cannot
+ * space starts one by one. Keeps any second within a few percent of limit/interval.
+ */
+export const maxLagMs = (spacingMs: number, windowMs: number) => Math.max(spacingMs, Math.min(20, windowMs / 100));
+
+/**
+ * The rate limit of one process: starts spaced evenly on the monotonic clock (Pacer), so traffic
+ * is smooth instead of a burst at each window's start, and a ring of the actual starts (the
+ * WindowGuard) holds any start that would put more than `limit` into a window of `intervalMs`,
+ * however timers bunch them. Reaches the configured rate up to ~100,000 a second (several
+ * starts released per timer tick).
  */
 export function createLimiter(rate: RateLimit, now: () => number = () => performance.now()): Limiter {
   if (rate.limit <= 0) return { schedule: (fn) => fn(), throttled: () => null, share: 1, stop: async () => {} };
   const windowMs = rate.intervalMs + safetyMs(rate.intervalMs);
-  const guard = new WindowGuard(rate.limit, windowMs);
   const fullSpacing = windowMs / rate.limit;
-  const bottleneck = new Bottleneck({ minTime: fullSpacing, maxConcurrent: null });
-  return spacedLimiter(bottleneck, () => guard.pass(), (share) => fullSpacing / share, now);
+  const pacer = new Pacer(fullSpacing, new WindowGuard(rate.limit, windowMs), maxLagMs(fullSpacing, windowMs), now);
+  return pacedLimiter({ acquire: (signal) => pacer.acquire(signal), setShare: (share) => pacer.setSpacing(fullSpacing / share), stop: async () => pacer.stop(stoppedError()) }, now);
 }
 
-/**
- * The limiter both modes share: Bottleneck spaces the starts, `pass` is the window guard each
- * start waits for (local ring or Redis), and a 429 widens the spacing (adaptive share).
- * `spacing(share)` is Bottleneck's minTime for a share of the configured rate.
- */
-export function spacedLimiter(
-  bottleneck: Bottleneck,
-  pass: () => Promise<void>,
-  spacing: (share: number) => number,
+/** What the run's waiting requests are rejected with when the limiter stops. */
+export const stoppedError = () => new Error('rate limiter stopped');
+
+/** The two modes' common part: wait for a start, run the job; a 429 lowers the share. */
+export function pacedLimiter(
+  p: { acquire(signal?: AbortSignal): Promise<void>; setShare(share: number): void; stop(): Promise<void> },
   now: () => number = () => performance.now(),
-  onStop: () => Promise<void> = async () => {},
 ): Limiter {
-  const adaptive = new AdaptiveShare((share) => void Promise.resolve(bottleneck.updateSettings({ minTime: spacing(share) })).catch(() => {}), now);
+  const adaptive = new AdaptiveShare((share) => p.setShare(share), now);
   return {
-    schedule(fn) {
+    async schedule(fn, signal) {
       adaptive.recover();
-      return bottleneck.schedule(() => pass().then(fn));
+      await p.acquire(signal);
+      return fn();
     },
     throttled: () => adaptive.halve(),
     get share() {
       return adaptive.share;
     },
-    async stop() {
-      await bottleneck.stop({ dropWaitingJobs: true }).catch(() => {});
-      await onStop();
-    },
+    stop: () => p.stop(),
   };
 }
 
@@ -106,29 +110,5 @@ export class AdaptiveShare {
     this.share = s;
     this.lastChange = this.now();
     this.apply(s);
-  }
-}
-
-/** A ring of the last `limit` start times; a start waits until the oldest is `windowMs` old. */
-export class WindowGuard {
-  private readonly starts: Float64Array;
-  private next = 0;
-
-  constructor(
-    private readonly limit: number,
-    private readonly windowMs: number,
-    private readonly now: () => number = () => performance.now(),
-  ) {
-    this.starts = new Float64Array(limit).fill(-Infinity);
-  }
-
-  async pass(): Promise<void> {
-    const slot = this.next;
-    this.next = (slot + 1) % this.limit;
-    const earliest = this.starts[slot]! + this.windowMs;
-    this.starts[slot] = Math.max(earliest, this.now());
-    const wait = earliest - this.now();
-    if (wait > 0) await sleep(wait);
-    this.starts[slot] = Math.max(this.starts[slot]!, this.now());
   }
 }

@@ -1,9 +1,7 @@
-import Bottleneck from 'bottleneck';
 import { Redis } from 'ioredis';
 import { usageError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { type Limiter, type RateLimit, safetyMs, spacedLimiter } from './limiter.js';
-import { Redis7Connection } from './redis-connection.js';
+import { type Limiter, pacedLimiter, type RateLimit, safetyMs, stoppedError } from './limiter.js';
 import { RedisWindow } from './redis-window.js';
 
 export interface SharedLimit extends RateLimit {
@@ -25,21 +23,17 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * The org-wide rate limit shared through Redis (../shared/DEPENDENCIES.md, measured pitfalls):
- * - Bottleneck clustering spaces starts across all processes (`minTime` lives in Redis, so the
- *   processes interleave fairly). Its settings live in Redis and a new limiter with the same id
- *   ignores its constructor, hence `updateSettings` after `ready` (all processes sharing an id
- *   must be given the same --rate-limit). No reservoir: its refills are fixed windows and only
- *   applied on the heartbeat. `timeout` lets the keys expire when nobody uses them.
- * - The sliding window in Redis (redis-window.ts) is the guarantee: no window of the interval
- *   holds more than the limit, summed over every process, whatever their timers do.
+ * The org-wide rate limit shared through Redis: every process with the same Redis and
+ * --limiter-id takes its start times from one schedule kept in Redis (redis-window.ts), timed
+ * by Redis's clock, in batches, so that together they reach the limit and never exceed it.
+ * All processes sharing an id must be given the same --rate-limit and --rate-interval.
  * - Redis unreachable at start: exit 2, never a private limiter (that would double the org's
- *   rate). Lost mid-run: requests pause (ioredis queues commands until it reconnects).
+ *   rate). Lost mid-run: requests pause (ioredis queues commands until it reconnects); when it
+ *   is back without its data (a restart), every process waits one whole window.
+ * - A 429 halves this process's spacing share; the shared schedule spreads everyone's starts.
  */
 export async function createRedisLimiter(rate: SharedLimit): Promise<Limiter> {
   const where = redactUrl(rate.redisUrl);
-  // A probe first: an unreachable Redis is exit 2 at once. (Not the client itself: Bottleneck
-  // subscribes on `client.duplicate()`, which would inherit `lazyConnect` and never connect.)
   const probe = new Redis(rate.redisUrl, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
   let first: NodeJS.ErrnoException | undefined;
   probe.on('error', (err: NodeJS.ErrnoException) => (first ??= err));
@@ -57,26 +51,20 @@ export async function createRedisLimiter(rate: SharedLimit): Promise<Limiter> {
   client.on('error', () => {}); // reported through 'close' below, not as crashes
 
   const windowMs = rate.intervalMs + safetyMs(rate.intervalMs);
-  // Whole milliseconds: Bottleneck's Lua scripts do integer arithmetic on minTime in Redis.
-  const fullSpacing = Math.ceil(windowMs / rate.limit);
-  const window = new RedisWindow(client, `amp-profile-export:${rate.limiterId}:window`, rate.limit, windowMs);
-  const bottleneck = new Bottleneck({
-    id: rate.limiterId,
-    datastore: 'ioredis',
-    connection: new Redis7Connection({ client, Redis }) as never,
-    clearDatastore: false,
-    minTime: fullSpacing,
-    maxConcurrent: null,
-    heartbeatInterval: 250,
-    timeout: 10 * 60_000,
+  const spacingMs = windowMs / rate.limit;
+  const window = new RedisWindow(client, `amp-profile-export:${rate.limiterId}:window`, {
+    limit: rate.limit,
+    windowMs,
+    spacingMs,
+    // No catch-up in the shared schedule: a grant in the past would be counted earlier than it arrives.
+    maxLagMs: 0,
+    batch: BATCH,
   });
-  bottleneck.on('error', (err: Error) => rate.log.warn({ err: err.message }, 'shared limiter error'));
-  await bottleneck.ready();
   await window.init();
-  await bottleneck.updateSettings({ minTime: fullSpacing });
 
   let lost = false;
   let stopping = false;
+  const stop = new AbortController();
   client.on('close', () => {
     if (lost || stopping) return;
     lost = true;
@@ -95,10 +83,16 @@ export async function createRedisLimiter(rate: SharedLimit): Promise<Limiter> {
     );
   });
 
-  // Shared spacing: one process slowing down on a 429 slows everyone using the org's budget.
-  return spacedLimiter(bottleneck, () => window.pass(), (share) => Math.ceil(fullSpacing / share), undefined, async () => {
-    stopping = true;
-    await Promise.resolve(bottleneck.disconnect(true)).catch(() => {});
-    client.disconnect();
+  return pacedLimiter({
+    acquire: (signal) => window.acquire(signal ? AbortSignal.any([signal, stop.signal]) : stop.signal),
+    setShare: (share) => window.setShare(share),
+    stop: async () => {
+      stopping = true;
+      stop.abort(stoppedError());
+      client.disconnect();
+    },
   });
 }
+
+/** Starts one script call may grant a process: its waiting requests, at most this many. */
+const BATCH = 64;

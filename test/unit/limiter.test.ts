@@ -1,9 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { retryAfterMs } from '../../src/api/client.js';
 import { backoffMs, DEFAULT_BACKOFF } from '../../src/api/retry.js';
-import { createLimiter, safetyMs, WindowGuard } from '../../src/pipeline/limiter.js';
+import { createLimiter, maxLagMs, safetyMs, WindowGuard } from '../../src/pipeline/limiter.js';
+import { Pacer } from '../../src/pipeline/pacer.js';
 
-describe('WindowGuard (fake clock)', () => {
+describe('WindowGuard through the Pacer (fake clock)', () => {
   beforeEach(() => {
     vi.useFakeTimers({ now: 0 });
   });
@@ -11,67 +12,69 @@ describe('WindowGuard (fake clock)', () => {
     vi.useRealTimers();
   });
 
-  /** Starts a pass and records the clock when it is let through. */
-  function start(guard: WindowGuard, starts: number[]) {
-    const p = guard.pass().then(() => {
+  /** No spacing: only the window decides, as the guard alone would. */
+  const guarded = (limit: number, windowMs: number, now: () => number = () => Date.now()) => new Pacer(0, new WindowGuard(limit, windowMs), 0, now);
+
+  /** Starts an acquire and records the clock when it is let through. */
+  function start(pacer: Pacer, starts: number[]) {
+    return pacer.acquire().then(() => {
       starts.push(Date.now());
     });
-    return p;
   }
 
-  it('lets `limit` passes through at once', async () => {
-    const guard = new WindowGuard(3, 1000, () => Date.now());
+  it('lets `limit` starts through at once', async () => {
+    const pacer = guarded(3, 1000);
     const starts: number[] = [];
-    await Promise.all([start(guard, starts), start(guard, starts), start(guard, starts)]);
+    await Promise.all([start(pacer, starts), start(pacer, starts), start(pacer, starts)]);
     expect(starts).toEqual([0, 0, 0]);
   });
 
-  it('holds the (limit+1)-th pass until the oldest start is windowMs old', async () => {
-    const guard = new WindowGuard(3, 1000, () => Date.now());
+  it('holds the (limit+1)-th start until the oldest start is windowMs old', async () => {
+    const pacer = guarded(3, 1000);
     const starts: number[] = [];
-    await start(guard, starts);
+    await start(pacer, starts);
     await vi.advanceTimersByTimeAsync(100);
-    await start(guard, starts);
+    await start(pacer, starts);
     await vi.advanceTimersByTimeAsync(100);
-    await start(guard, starts);
+    await start(pacer, starts);
     await vi.advanceTimersByTimeAsync(100);
     expect(starts).toEqual([0, 100, 200]);
 
-    void start(guard, starts);
+    void start(pacer, starts);
     await vi.advanceTimersByTimeAsync(699);
     expect(starts).toHaveLength(3);
     await vi.advanceTimersByTimeAsync(1);
     expect(starts).toEqual([0, 100, 200, 1000]);
 
     // The next one waits for the second start to leave the window.
-    void start(guard, starts);
+    void start(pacer, starts);
     await vi.advanceTimersByTimeAsync(99);
     expect(starts).toHaveLength(4);
     await vi.advanceTimersByTimeAsync(1);
     expect(starts).toEqual([0, 100, 200, 1000, 1100]);
   });
 
-  it('does not hold a pass when the window has room again', async () => {
-    const guard = new WindowGuard(2, 1000, () => Date.now());
+  it('does not hold a start when the window has room again', async () => {
+    const pacer = guarded(2, 1000);
     const starts: number[] = [];
-    await start(guard, starts);
-    await start(guard, starts);
+    await start(pacer, starts);
+    await start(pacer, starts);
     await vi.advanceTimersByTimeAsync(5000);
-    await start(guard, starts);
+    await start(pacer, starts);
     expect(starts).toEqual([0, 0, 5000]);
   });
 
   it('never lets more than `limit` starts into any window, however many wait', async () => {
     const limit = 4;
     const windowMs = 1000;
-    const guard = new WindowGuard(limit, windowMs, () => Date.now());
+    const pacer = guarded(limit, windowMs);
     const starts: number[] = [];
     const all: Promise<void>[] = [];
     // A burst, then stragglers at odd times.
-    for (let i = 0; i < 10; i++) all.push(start(guard, starts));
+    for (let i = 0; i < 10; i++) all.push(start(pacer, starts));
     for (const at of [130, 470, 1210, 1999, 2500]) {
       await vi.advanceTimersByTimeAsync(at - Date.now());
-      all.push(start(guard, starts));
+      all.push(start(pacer, starts));
     }
     await vi.advanceTimersByTimeAsync(20_000);
     await Promise.all(all);
@@ -84,20 +87,108 @@ describe('WindowGuard (fake clock)', () => {
 
   it('counts the actual start when a timer fires late', async () => {
     let clock = 0;
-    const guard = new WindowGuard(1, 1000, () => clock);
-    await guard.pass(); // starts at 0
-    const second = guard.pass(); // must wait until 1000
+    const pacer = guarded(1, 1000, () => clock);
+    await pacer.acquire(); // starts at 0
+    const second = pacer.acquire(); // must wait until 1000
     clock = 1500; // the timer fires late: the start really happens at 1500
     await vi.advanceTimersByTimeAsync(1000);
     await second;
     let thirdDone = false;
     // Planned from 1000 it could go at 2000; the actual start was 1500, so not before 2500.
     clock = 2000;
-    void guard.pass().then(() => (thirdDone = true));
+    void pacer.acquire().then(() => (thirdDone = true));
     await vi.advanceTimersByTimeAsync(499);
     expect(thirdDone).toBe(false);
+    clock = 2500;
     await vi.advanceTimersByTimeAsync(1);
     expect(thirdDone).toBe(true);
+  });
+
+  it('caps its ring for huge limits and then guards equal sub-windows (no window over the limit)', () => {
+    const guard = new WindowGuard(10, 1200, 4); // 3 starts in each third (400 ms): at most 9 <= 10 in 1200 ms
+    for (let i = 0; i < 3; i++) guard.record(0);
+    expect(guard.blockedUntil(0)).toBe(400);
+    expect(guard.blockedUntil(400)).toBe(0);
+  });
+});
+
+describe('Pacer: even starts on the monotonic clock (fake clock)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** `n` acquires; the performance.now() of each start. */
+  async function run(pacer: Pacer, n: number, untilMs: number): Promise<number[]> {
+    const starts: number[] = [];
+    const all = Array.from({ length: n }, () => pacer.acquire().then(() => starts.push(performance.now())));
+    await vi.advanceTimersByTimeAsync(untilMs);
+    await Promise.all(all);
+    return starts;
+  }
+
+  /** The most starts in any window of `ms` beginning at a start. */
+  const maxIn = (starts: number[], ms: number) => {
+    let best = 0;
+    for (let i = 0, j = 0; i < starts.length; i++) {
+      while (starts[j]! < starts[i]! - ms) j++;
+      best = Math.max(best, i - j + 1);
+    }
+    return best;
+  };
+
+  it('spaces starts evenly at a low rate', async () => {
+    const pacer = new Pacer(100, new WindowGuard(10, 1000), maxLagMs(100, 1000));
+    const starts = await run(pacer, 5, 1000);
+    expect(starts).toEqual([0, 100, 200, 300, 400]);
+  });
+
+  it('reaches a rate far above one start per timer tick, evenly: 20,000 a second', async () => {
+    const limit = 20_000;
+    const windowMs = 1000 + safetyMs(1000);
+    const spacing = windowMs / limit;
+    const pacer = new Pacer(spacing, new WindowGuard(limit, windowMs), maxLagMs(spacing, windowMs));
+    const starts = await run(pacer, 3 * limit, 4000);
+    expect(starts).toHaveLength(3 * limit);
+    // Every start in 3 windows: at least 98% of the spaced rate...
+    expect(starts.at(-1)! - starts[0]!).toBeLessThanOrEqual(3 * windowMs);
+    // ...never more than the limit in a window, and no second over 110% of limit/interval.
+    expect(maxIn(starts, windowMs - 1e-9)).toBeLessThanOrEqual(limit);
+    expect(maxIn(starts, 1000 - 1e-9)).toBeLessThanOrEqual(1.1 * limit);
+  });
+
+  it('ignores the wall clock: a step back of an hour mid-run changes nothing', async () => {
+    const pacer = new Pacer(100, new WindowGuard(10, 1000), maxLagMs(100, 1000));
+    const starts: number[] = [];
+    const all = Array.from({ length: 6 }, () => pacer.acquire().then(() => starts.push(performance.now())));
+    await vi.advanceTimersByTimeAsync(150);
+    vi.setSystemTime(Date.now() - 3_600_000);
+    await vi.advanceTimersByTimeAsync(1000);
+    await Promise.all(all);
+    expect(starts).toEqual([0, 100, 200, 300, 400, 500]);
+  });
+
+  it('a waiting start rejects when its signal aborts, and stop() rejects the rest', async () => {
+    const pacer = new Pacer(1000, new WindowGuard(10, 10_000), 1000);
+    await pacer.acquire();
+    const ac = new AbortController();
+    const aborted = pacer.acquire(ac.signal);
+    const other = pacer.acquire();
+    ac.abort(new Error('grace over'));
+    await expect(aborted).rejects.toThrow('grace over');
+    pacer.stop(new Error('stopped'));
+    await expect(other).rejects.toThrow('stopped');
+    await expect(pacer.acquire()).rejects.toThrow('stopped');
+  });
+
+  it('does not bank a burst over a pause', async () => {
+    const pacer = new Pacer(100, new WindowGuard(100, 10_000), maxLagMs(100, 10_000));
+    await run(pacer, 1, 10);
+    await vi.advanceTimersByTimeAsync(5000);
+    const starts = await run(pacer, 3, 1000);
+    expect(starts).toEqual([5010, 5110, 5210]);
   });
 });
 

@@ -1,0 +1,148 @@
+/**
+ * Request starts paced on the monotonic clock (performance.now and timers), never on the wall
+ * clock: an NTP step or a VM restore that moves Date.now() by an hour must neither freeze the
+ * run nor let a burst through. (Bottleneck, used here before, plans its starts on Date.now()
+ * in local and in Redis mode.)
+ *
+ * Starts are spaced evenly, `spacingMs` apart. A timer fires at best about every millisecond,
+ * so at high rates one wake-up releases every start that has come due since the last one:
+ * the k-th start of a busy stretch is never before `base + k * spacing`, which keeps any window
+ * near its share of the limit whatever the timer does. A timer that fires late lets the
+ * schedule catch up by at most `maxLagMs`; after a pause it restarts from now, so a pause
+ * never banks a burst.
+ */
+
+/** Decides, for each start, whether a hard window allows it now, else from when. */
+export interface StartGuard {
+  /** 0 when a start may happen at `now`, else the monotonic time from which it may. */
+  blockedUntil(now: number): number;
+  /** A start happened at `now`. */
+  record(now: number): void;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+export class Pacer {
+  private readonly waiting: Waiter[] = [];
+  private head = 0;
+  private nextAt = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped: Error | undefined;
+
+  constructor(
+    private spacingMs: number,
+    private readonly guard: StartGuard,
+    private readonly maxLagMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  get spacing(): number {
+    return this.spacingMs;
+  }
+
+  /** A new spacing (adaptive throttling): applies from the next start on. */
+  setSpacing(ms: number): void {
+    this.spacingMs = ms;
+  }
+
+  /** Resolves when this start may happen; rejects with the signal's reason if it aborts first. */
+  acquire(signal?: AbortSignal): Promise<void> {
+    if (this.stopped) return Promise.reject(this.stopped);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      const w: Waiter = { resolve, reject, signal, onAbort: undefined };
+      if (signal) {
+        w.onAbort = () => this.drop(w, signal.reason);
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      // Idle until now: the schedule starts afresh here (a pause banks nothing).
+      if (this.timer === undefined && this.head === this.waiting.length) this.nextAt = Math.max(this.nextAt, this.now());
+      this.waiting.push(w);
+      if (this.timer === undefined) this.pump();
+    });
+  }
+
+  /** Rejects every waiting start with `reason`; later acquires reject at once. */
+  stop(reason: Error): void {
+    this.stopped = reason;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const w of this.waiting.splice(this.head)) this.settle(w, reason);
+    this.waiting.length = this.head = 0;
+  }
+
+  private pump = (): void => {
+    this.timer = undefined;
+    for (;;) {
+      const w = this.next();
+      if (!w) return;
+      const now = this.now();
+      // A timer far behind does not bank starts: catch up by at most the lag.
+      this.nextAt = Math.max(this.nextAt, now - this.maxLagMs);
+      const due = Math.max(this.nextAt, this.guard.blockedUntil(now));
+      if (due > now) {
+        this.timer = setTimeout(this.pump, Math.max(1, due - now));
+        return;
+      }
+      this.head++;
+      this.guard.record(now);
+      this.nextAt += this.spacingMs;
+      this.settle(w);
+    }
+  };
+
+  /** The first waiter still waiting (aborted ones are removed as they abort). */
+  private next(): Waiter | undefined {
+    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.head);
+      this.head = 0;
+    }
+    return this.waiting[this.head];
+  }
+
+  private drop(w: Waiter, reason: unknown): void {
+    const i = this.waiting.indexOf(w, this.head);
+    if (i < 0) return;
+    this.waiting.splice(i, 1);
+    this.settle(w, reason);
+  }
+
+  private settle(w: Waiter, err?: unknown): void {
+    if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
+    if (err === undefined) w.resolve();
+    else w.reject(err);
+  }
+}
+
+/**
+ * The hard guarantee: no window of `windowMs` holds more than `limit` starts. A ring of the
+ * last starts; a start waits until the one `limit` starts back has left the window. For very
+ * large limits the ring is capped (memory): it then guards `sub` equal sub-windows, each
+ * holding at most limit/sub starts, which implies the whole window's bound.
+ */
+export class WindowGuard implements StartGuard {
+  private readonly starts: Float64Array;
+  private readonly windowMs: number;
+  private next = 0;
+
+  constructor(limit: number, windowMs: number, maxRing = 1 << 20) {
+    const sub = Math.ceil(limit / maxRing);
+    this.starts = new Float64Array(Math.floor(limit / sub)).fill(-Infinity);
+    this.windowMs = windowMs / sub;
+  }
+
+  blockedUntil(now: number): number {
+    const oldest = this.starts[this.next]!;
+    return oldest + this.windowMs > now ? oldest + this.windowMs : 0;
+  }
+
+  record(now: number): void {
+    this.starts[this.next] = now;
+    this.next = (this.next + 1) % this.starts.length;
+  }
+}
