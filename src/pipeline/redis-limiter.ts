@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { usageError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { type Limiter, pacedLimiter, type RateLimit, safetyMs, stoppedError } from './limiter.js';
+import { type Limiter, maxLagMs, pacedLimiter, type RateLimit, safetyMs, stoppedError } from './limiter.js';
 import { RedisWindow } from './redis-window.js';
 
 export interface SharedLimit extends RateLimit {
@@ -56,8 +56,8 @@ export async function createRedisLimiter(rate: SharedLimit): Promise<Limiter> {
     limit: rate.limit,
     windowMs,
     spacingMs,
-    // No catch-up in the shared schedule: a grant in the past would be counted earlier than it arrives.
-    maxLagMs: 0,
+    // A grant in the past is counted earlier than it arrives: keep the catch-up well inside the head-room.
+    maxLagMs: Math.min(maxLagMs(spacingMs, windowMs), safetyMs(rate.intervalMs) / 5),
     batch: BATCH,
   });
   await window.init();
