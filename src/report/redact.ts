@@ -7,9 +7,13 @@ export function redactUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
 }
 
-/** The user and password of `url` (raw and percent-decoded) removed from `text`. */
+/**
+ * The user and password of `url` (raw and percent-decoded) removed from `text`; a token can be
+ * either. Under 4 characters they are left (`ops` would mangle every "stops"), as the secret
+ * key's scrubber does.
+ */
 export function scrubUrlCredentials(url: URL, text: string): string {
-  const secrets = [url.username, url.password].flatMap((s) => [s, safeDecode(s)]).filter((s) => s.length > 0);
+  const secrets = [url.username, url.password].flatMap((s) => [s, safeDecode(s)]).filter((s) => s.length >= 4);
   let out = text;
   for (const s of secrets.sort((a, b) => b.length - a.length)) out = out.split(s).join('***');
   return out;
