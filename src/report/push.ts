@@ -23,9 +23,9 @@ export interface PushTarget {
  * the cluster, next to Prometheus.
  */
 export async function pushMetrics(registry: Registry, t: PushTarget): Promise<void> {
+  // A signal, not http's `timeout` (an idle timeout per socket): it bounds the whole exchange, DNS to answer.
   const deadline = AbortSignal.timeout(t.timeoutMs);
-  // `timeout` alone is an idle timeout per socket; the signal bounds the whole exchange.
-  const gateway = new Pushgateway(t.url.href, { timeout: t.timeoutMs, signal: deadline }, registry);
+  const gateway = new Pushgateway(t.url.href, { signal: deadline }, registry);
   try {
     await gateway.push({ jobName: t.job, groupings: t.grouping });
   } catch (err) {

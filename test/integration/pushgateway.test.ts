@@ -102,6 +102,27 @@ describe.skipIf(skip !== undefined)('--metrics-push with a real Pushgateway', ()
     });
   });
 
+  it('a Pushgateway behind basic auth: the URL\'s user:password is sent; a wrong one is a warning that does not show it', async () => {
+    // bcrypt (cost 4) of `gw-test-pass`, for the Pushgateway's --web.config.file.
+    const bcrypt = '$2b$04$D/Y/oXXQFyGws0mLR5r8pu95nYjXjOnKzTyfsHl0gSPRCHNGBxgTa';
+    const authed = await startPushgateway({ basicAuth: { user: 'exporter', password: 'gw-test-pass', bcrypt } });
+    try {
+      const withCreds = (pw: string) => authed.url.replace('//', `//exporter:${pw}@`);
+      const ok = await runCli(exportArgs('authed', ['--metrics-push', withCreds('gw-test-pass'), '--metrics-job', 'authed']));
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(samples(await authed.scrape(), P).get(`${P}exit_code{instance="",job="authed",shard="0"}`)).toBe(0);
+      expect(ok.stderr).not.toContain('gw-test-pass');
+
+      const refused = await runCli(exportArgs('refused', ['--metrics-push', withCreds('wrong-password-x'), '--metrics-job', 'refused']));
+      expect(refused.code, refused.stderr).toBe(0);
+      expect(logLines(refused.stderr).filter((l) => l.level === 40).map((l) => l.msg)).toEqual([expect.stringMatching(/Pushgateway http:\/\/\*\*\*@127\.0\.0\.1:\d+\/: push failed with status 401/)]);
+      expect(refused.stderr).not.toContain('wrong-password-x');
+      expect(await authed.scrape()).not.toContain('job="refused"');
+    } finally {
+      await authed.stop();
+    }
+  });
+
   describe('the CLI', () => {
     it('pushes the same metrics as --metrics-file, grouped by --metrics-job and shard; the key in no pushed byte', async () => {
       const summaryPath = join(dir, 'ok.json');

@@ -1,4 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './cli.js';
 import { freePort } from './redis.js';
 
 /**
@@ -26,18 +29,31 @@ export interface RunningPushgateway {
   stop(): Promise<void>;
 }
 
-export async function startPushgateway(): Promise<RunningPushgateway> {
+export interface PushgatewayOptions {
+  /** Basic auth required on every request (its --web.config.file): the user and a bcrypt hash of the password. */
+  basicAuth?: { user: string; password: string; bcrypt: string };
+}
+
+export async function startPushgateway(o: PushgatewayOptions = {}): Promise<RunningPushgateway> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // No --persistence.file: pushed metrics live in memory only, and go with the process.
-  const child = spawn(PUSHGATEWAY_BIN, [`--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = [`--web.listen-address=127.0.0.1:${port}`];
+  const headers: Record<string, string> = {};
+  if (o.basicAuth) {
+    const config = join(tempDir('ape-pushgateway-'), 'web.yml');
+    writeFileSync(config, `basic_auth_users:\n  ${o.basicAuth.user}: ${JSON.stringify(o.basicAuth.bcrypt)}\n`);
+    args.push(`--web.config.file=${config}`);
+    headers.authorization = `Basic ${Buffer.from(`${o.basicAuth.user}:${o.basicAuth.password}`).toString('base64')}`;
+  }
+  const child = spawn(PUSHGATEWAY_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
   const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${PUSHGATEWAY_BIN} exited ${code}: ${log}`))));
   exited.catch(() => undefined);
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const ready = await Promise.race([fetch(`${url}/-/ready`).then((r) => r.ok, () => false), exited]);
+    const ready = await Promise.race([fetch(`${url}/-/ready`, { headers }).then((r) => r.ok, () => false), exited]);
     if (ready) break;
     if (Date.now() > deadline) throw new Error(`${PUSHGATEWAY_BIN} did not get ready: ${log}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -45,7 +61,7 @@ export async function startPushgateway(): Promise<RunningPushgateway> {
   return {
     url,
     child,
-    scrape: async () => (await fetch(`${url}/metrics`)).text(),
+    scrape: async () => (await fetch(`${url}/metrics`, { headers })).text(),
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
