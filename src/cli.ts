@@ -46,7 +46,7 @@ async function exportHandler(args: ExportArgs): Promise<void> {
       const r = await runExport(cfg, { secretKey: secret.key, log, stop: signals.stop, hardStop: signals.hardStop, progress: progress.start(log) });
       reported = true;
       const code = !r.error && r.ended === 'stopped' ? signals.exitCode() : r.exitCode;
-      const summary = await endOfRun(cfg, { result: r, exitCode: code, startedAt }, secret.key, (m) => log.error(m));
+      const summary = await endOfRun(cfg, { result: r, exitCode: code, startedAt }, secret.key, log);
       if (r.error) {
         log.error(summary, 'export stopped on an error; what is above was written and checkpointed');
         throw r.error;
@@ -59,7 +59,8 @@ async function exportHandler(args: ExportArgs): Promise<void> {
   } catch (err) {
     if (!reported) {
       const code = err instanceof ExitError ? err.exitCode : ExitCode.failure;
-      await endOfRun(cfg, { result: undefined, error: err, exitCode: code, startedAt }, secretForErrors, (m) => process.stderr.write(`amp-profile-export: ${m}\n`));
+      const say = (m: string) => process.stderr.write(`amp-profile-export: ${m}\n`);
+      await endOfRun(cfg, { result: undefined, error: err, exitCode: code, startedAt }, secretForErrors, { error: say, warn: (m) => say(`warning: ${m}`) });
     }
     throw err;
   }

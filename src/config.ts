@@ -9,6 +9,7 @@ import { usageError } from './errors.js';
 import { type EspArgs, type EspOptions, parseEspOptions } from './output/options.js';
 import type { LogLevel } from './log.js';
 import type { Shard } from './pipeline/shard.js';
+import { redactUrl } from './redact.js';
 
 
 export type Format = 'csv' | 'jsonl';
@@ -47,6 +48,8 @@ export interface ExportArgs extends EspArgs {
   dryRun: boolean;
   summary?: string;
   metricsFile?: string;
+  metricsPush?: string;
+  metricsJob?: string;
   redisUrl?: string;
   limiterId: string;
   shard?: string;
@@ -89,6 +92,8 @@ export interface ExportConfig {
   /** `--summary` JSON and `--metrics-file` Prometheus text, written at the end of a run; null = none. */
   summaryPath: string | null;
   metricsPath: string | null;
+  /** `--metrics-push`: the Pushgateway and the job label the metrics are grouped under (with the shard); null = none. */
+  metricsPush: { url: URL; job: string } | null;
   /** Shared rate limit through Redis; undefined = this process alone. */
   redisUrl: string | undefined;
   limiterId: string;
@@ -144,6 +149,26 @@ export function parseShard(a: Pick<ExportArgs, 'shard' | 'shards'>, env: NodeJS.
   return { index: 0, count: 1 };
 }
 
+/** `--metrics-push URL` and `--metrics-job` (default the --limiter-id); problems are pushed, the URL's credentials never shown. */
+export function parseMetricsPush(a: Pick<ExportArgs, 'metricsPush' | 'metricsJob' | 'limiterId'>, problems: string[]): ExportConfig['metricsPush'] {
+  const job = a.metricsJob ?? a.limiterId;
+  if (a.metricsJob !== undefined && a.metricsJob.trim() === '') problems.push('--metrics-job must not be empty');
+  if (a.metricsPush === undefined || a.metricsPush === '') return null;
+  // The Pushgateway reads the job from the URL path, where a slash would start another label.
+  if (job.includes('/')) problems.push(`--metrics-job ${job}: a Pushgateway job name cannot hold a slash${a.metricsJob === undefined ? ' (it defaults to the --limiter-id)' : ''}`);
+  let url: URL | undefined;
+  try {
+    url = new URL(a.metricsPush);
+  } catch {
+    // Falls through to the message below.
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '') {
+    problems.push(`--metrics-push expects a Pushgateway's http(s) URL (http://pushgateway:9091), got ${redactUrl(a.metricsPush)}`);
+    return null;
+  }
+  return { url, job };
+}
+
 export function formatFromPath(path: string | undefined): Format {
   return path && /\.(jsonl|ndjson)$/i.test(path) ? 'jsonl' : 'csv';
 }
@@ -168,6 +193,7 @@ export function buildConfig(a: ExportArgs, now = new Date(), env: NodeJS.Process
   const outputPath = a.output ? fillPath(a.output, now, shard) : '-';
   need(a.redisUrl === undefined || /^rediss?:\/\//.test(a.redisUrl), `--redis-url expects redis://host:port or rediss://..., got ${a.redisUrl?.replace(/:[^:@/]*@/, ':***@')}`);
   need(a.limiterId !== '', '--limiter-id must not be empty');
+  const metricsPush = parseMetricsPush(a, problems);
   for (const [flag, v] of [['summary', a.summary], ['metrics-file', a.metricsFile]] as const) {
     need(!v?.startsWith('s3://'), `--${flag} ${v}: s3:// locations are not supported yet`);
   }
@@ -254,6 +280,7 @@ export function buildConfig(a: ExportArgs, now = new Date(), env: NodeJS.Process
     dryRun: a.dryRun,
     summaryPath: a.summary ? resolve(fillPath(a.summary, now, shard)) : null,
     metricsPath: a.metricsFile ? resolve(fillPath(a.metricsFile, now, shard)) : null,
+    metricsPush,
     redisUrl: a.redisUrl,
     limiterId: a.limiterId,
     shard,

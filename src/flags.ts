@@ -67,6 +67,8 @@ export const exportFlags = {
   'dry-run': { type: 'boolean', default: false, describe: 'Check the config and read the whole input: users, unreadable rows, duplicate ids, time at the rate limit; no request, no file written', group: 'Run:' },
   summary: { type: 'string', describe: 'Write a JSON run summary here at the end of every run (counts, requests, duration, files, exit code); {date} and {shard} are filled in', group: 'Run:' },
   'metrics-file': { type: 'string', describe: "The same in Prometheus text format for node_exporter's textfile collector (name it *.prom), replaced atomically", group: 'Run:' },
+  'metrics-push': { type: 'string', describe: 'Push the same metrics to this Prometheus Pushgateway at the end of every run (http://pushgateway:9091); one that is down is a warning', group: 'Run:' },
+  'metrics-job': { type: 'string', describe: 'The job label of pushed metrics; each --shard index is its own group', defaultDescription: 'the --limiter-id', group: 'Run:' },
 } as const satisfies Record<string, Options>;
 
 const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { usageError } from '../errors.js';
+import { redactUrl } from '../redact.js';
 import type { Logger } from '../log.js';
 import { type Limiter, maxLagMs, pacedLimiter, type RateLimit, safetyMs, stoppedError } from './limiter.js';
 import { RedisWindow } from './redis-window.js';
@@ -11,16 +12,6 @@ export interface SharedLimit extends RateLimit {
   log: Logger;
 }
 
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
 
 /**
  * The org-wide rate limit shared through Redis: every process with the same Redis and

@@ -8,6 +8,8 @@ import type { ExportResult } from '../../src/export.js';
 import { exportDefaults } from '../../src/flags.js';
 import { writeFileAtomic } from '../../src/report/atomic.js';
 import { prometheusText } from '../../src/report/metrics.js';
+import { redactUrl, scrubUrlCredentials } from '../../src/redact.js';
+import { scrubber } from '../../src/secret.js';
 import { runSummary } from '../../src/summary.js';
 import { achievedRate } from '../../src/pipeline/counters.js';
 
@@ -86,9 +88,10 @@ describe('runSummary', () => {
 });
 
 describe('prometheusText', () => {
-  it('every sample line is `name{labels} value` with HELP and TYPE, and matches the summary', () => {
+  it('every sample line is `name{labels} value` with HELP and TYPE, and matches the summary', async () => {
     const s = runSummary(facts, cfg());
-    const m = parseMetrics(prometheusText(s));
+    const text = await prometheusText(s);
+    const m = parseMetrics(text);
     expect(m.get('amp_profile_export_users_total{status="ok"}')).toBe(5);
     expect(m.get('amp_profile_export_users_total{status="no_recs"}')).toBe(2);
     expect(m.get('amp_profile_export_users_total{status="unknown_user"}')).toBe(1);
@@ -100,15 +103,83 @@ describe('prometheusText', () => {
     expect(m.get('amp_profile_export_last_run_timestamp_seconds')).toBe(Date.parse('2024-03-06T02:00:07Z') / 1000);
     expect(m.get('amp_profile_export_exit_code')).toBe(4);
     expect(m.get(`amp_profile_export_last_run_info{version="${s.version}",ended="complete"}`)).toBe(1);
-    const text = prometheusText(s);
     expect(text).toContain('# TYPE amp_profile_export_requests_total counter');
     expect(text).toContain('# TYPE amp_profile_export_exit_code gauge');
     expect(text.endsWith('\n')).toBe(true);
+    expect(text).not.toMatch(/\n\n/); // one series a line, no blank lines: what a line-by-line script expects
   });
 
-  it('escapes label values', () => {
+  it('has the same series as before prom-client wrote it, and no Node process metrics', async () => {
+    const m = parseMetrics(await prometheusText(runSummary(facts, cfg({ rateLimit: 600 }))));
+    expect([...m.keys()].map((k) => k.replace(/\{version="[^"]*"/, '{version="V"'))).toEqual([
+      ...['ok', 'no_recs', 'unknown_user', 'failed', 'skipped'].map((st) => `amp_profile_export_users_total{status="${st}"}`),
+      'amp_profile_export_rows_total',
+      'amp_profile_export_requests_total',
+      'amp_profile_export_retries_total',
+      'amp_profile_export_throttled_total',
+      'amp_profile_export_slowdowns_total',
+      'amp_profile_export_duration_seconds',
+      'amp_profile_export_requests_per_second',
+      'amp_profile_export_rate_limit_per_second',
+      'amp_profile_export_output_bytes',
+      'amp_profile_export_errors_bytes',
+      'amp_profile_export_last_run_start_timestamp_seconds',
+      'amp_profile_export_last_run_timestamp_seconds',
+      'amp_profile_export_exit_code',
+      'amp_profile_export_last_run_info{version="V",ended="complete"}',
+    ]);
+    expect([...m.values()]).toEqual([5, 2, 1, 2, 1, 8, 14, 4, 2, 1, 7, 2, 10, 1234, 99, Date.parse('2024-03-06T02:00:00Z') / 1000, Date.parse('2024-03-06T02:00:07Z') / 1000, 4, 1]);
+  });
+
+  it('leaves out the rate limit when there is none', async () => {
+    expect(await prometheusText(runSummary(facts, cfg({ rateLimit: 0 })))).not.toContain('rate_limit_per_second');
+  });
+
+  it('two runs in one process do not add up: each has its own registry', async () => {
+    const s = runSummary(facts, cfg());
+    expect(await prometheusText(s)).toBe(await prometheusText(s));
+  });
+
+  it('escapes label values', async () => {
     const s = { ...runSummary(facts, cfg()), version: '1.0.0-"x"\\y' };
-    expect(prometheusText(s)).toContain('version="1.0.0-\\"x\\"\\\\y"');
+    expect(await prometheusText(s)).toContain('version="1.0.0-\\"x\\"\\\\y"');
+  });
+
+  it('scrubs the secret key from the text that is written and pushed', async () => {
+    const s = { ...runSummary(facts, cfg()), version: '1.0.0-sk-live-abcdef' };
+    const text = await prometheusText(s, scrubber('sk-live-abcdef'));
+    expect(text).not.toContain('sk-live-abcdef');
+    expect(text).toContain('version="1.0.0-[REDACTED]"');
+  });
+});
+
+describe('--metrics-push and --metrics-job', () => {
+  it('none by default; the job defaults to the --limiter-id', () => {
+    expect(cfg().metricsPush).toBeNull();
+    const c = cfg({ metricsPush: 'http://pushgateway.monitoring:9091', limiterId: 'braze-nightly' });
+    expect(c.metricsPush).toEqual({ url: new URL('http://pushgateway.monitoring:9091'), job: 'braze-nightly' });
+    expect(cfg({ metricsPush: 'https://gw.example/prefix', metricsJob: 'amp' }).metricsPush).toMatchObject({ job: 'amp' });
+  });
+
+  it('refuses a URL that is not http(s) without showing its credentials, an empty job and a job with a slash', () => {
+    expect(() => cfg({ metricsPush: 'pushgateway:9091' })).toThrow(/--metrics-push expects a Pushgateway's http\(s\) URL \(http:\/\/pushgateway:9091\), got pushgateway:9091/);
+    expect(() => cfg({ metricsPush: 'ftp://ops:hunter2@gw' })).toThrow(/got ftp:\/\/\*\*\*@gw$/);
+    expect(() => cfg({ metricsPush: 'http://gw:9091/?x=1' })).toThrow(/--metrics-push expects/);
+    expect(() => cfg({ metricsPush: 'http://gw:9091', metricsJob: '' })).toThrow(/--metrics-job must not be empty/);
+    expect(() => cfg({ metricsPush: 'http://gw:9091', metricsJob: 'a/b' })).toThrow(/--metrics-job a\/b: a Pushgateway job name cannot hold a slash$/);
+    expect(() => cfg({ metricsPush: 'http://gw:9091', limiterId: 'team/a' })).toThrow(/--metrics-job team\/a: .* \(it defaults to the --limiter-id\)/);
+    // Without --metrics-push the job name is not used: a limiter id with a slash stays fine.
+    expect(cfg({ limiterId: 'team/a' }).metricsPush).toBeNull();
+  });
+
+  it('redacts credentials in URLs, and scrubs them (raw and decoded) from messages', () => {
+    expect(redactUrl('https://user:pass@gw.example:9091/p')).toBe('https://***@gw.example:9091/p');
+    expect(redactUrl('https://token@gw.example/')).toBe('https://***@gw.example/');
+    expect(redactUrl('http://gw.example:9091/a@b')).toBe('http://gw.example:9091/a@b');
+    expect(redactUrl('not a url user:pass@x')).toBe('not a url user:pass@x');
+    const url = new URL('https://opsuser:p%40ss@gw.example');
+    expect(scrubUrlCredentials(url, 'auth p@ss and p%40ss for opsuser failed')).toBe('auth *** and *** for *** failed');
+    expect(scrubUrlCredentials(new URL('https://ops:pw@gw'), 'stops: pw')).toBe('stops: pw');
   });
 });
 
