@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-old-space-size=128
 /**
  * The command line, and the only place that exits: every ExitError becomes one line on
- * stderr and its exit code (PRODUCT.md, "Exit codes"); anything unexpected is exit 1.
+ * stderr and its exit code (README, "Exit codes and guarantees"); anything unexpected is exit 1.
  */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
