@@ -3,7 +3,7 @@
 import { ignoreQuietly } from './signals-early.js';
 /**
  * The command line, and the only place that exits: every ExitError becomes one line on
- * stderr and its exit code (PRODUCT.md, "Exit codes"); anything unexpected is exit 1.
+ * stderr and its exit code (README, "Exit codes and guarantees"); anything unexpected is exit 1.
  */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -13,7 +13,7 @@ import { runDryRun } from './dryrun.js';
 import { emulatorCommand } from './emulator/command.js';
 import { describe, ExitCode, ExitError, usageError } from './errors.js';
 import { runExport } from './export.js';
-import { runMerge } from './merge.js';
+import { mergeCommand } from './merge/command.js';
 import { exportOptions } from './export-options.js';
 import { createLogger, type Logger } from './log.js';
 import { createProgress } from './progress/reporter.js';
@@ -119,22 +119,7 @@ function parser(argv: string[]): Argv {
     .command('demo', 'Start the emulator in-process and export fixtures/users.csv to out/ (no key, no network)', {}, async () => {
       exitCode = await runDemo(process.stdout);
     })
-    .command(
-      'merge <inputs..>',
-      'Join shard outputs into one file with one header (merge out/shard-{shard}.csv --shards 3 --output out/all.csv)',
-      (y) =>
-        y
-          .positional('inputs', { type: 'string', array: true, describe: 'Shard files in order, or one path with {shard} and --shards' })
-          .options({
-            output: { type: 'string', demandOption: true, describe: 'The merged file (written whole: temp file, then rename)' },
-            shards: { type: 'number', describe: 'Expand {shard} in the one input path to 0..n-1' },
-            format: { type: 'string', describe: 'csv or jsonl', defaultDescription: 'from the output extension' },
-          }),
-      async (a) => {
-        const r = await runMerge({ inputs: (a.inputs ?? []).map(String), shards: a.shards, output: a.output, format: a.format });
-        process.stderr.write(`merged ${r.files} files into ${a.output}: ${r.lines} lines, ${r.bytes} bytes\n`);
-      },
-    )
+    .command(mergeCommand)
     .demandCommand(1, 'name a command: export, emulator, demo or merge')
     .strict()
     .help()

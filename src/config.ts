@@ -14,7 +14,7 @@ import { redactUrl } from './redact.js';
 
 export type Format = 'csv' | 'jsonl';
 
-/** The export flags as yargs hands them over (PRODUCT.md, "Command line"); EspArgs: --preset and co. */
+/** The export flags as yargs hands them over (README, "Running it for real"; `export --help`); EspArgs: --preset and co. */
 export interface ExportArgs extends EspArgs {
   input?: string;
   output?: string;

@@ -4,7 +4,7 @@
  * Only cli.ts turns an ExitError into an exit code and one line on stderr.
  */
 
-/** Exit codes of PRODUCT.md, one source of truth. */
+/** The exit codes of the README ("Exit codes and guarantees"), one source of truth. */
 export const ExitCode = {
   ok: 0,
   failure: 1,

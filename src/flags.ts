@@ -1,7 +1,7 @@
 import type { Options } from 'yargs';
 
 /**
- * `export` flags (PRODUCT.md, "Command line"). Every flag also reads an environment variable:
+ * `export` flags (README, "Running it for real"; `export --help`). Every flag also reads an environment variable:
  * AMP_EXPORT_ + the flag in upper snake case (AMP_EXPORT_RATE_LIMIT=300). The secret key has no
  * flag on purpose: AMPLITUDE_SECRET_KEY or --secret-key-file, never the command line (ps, shell history).
  */

@@ -1,4 +1,4 @@
-/** Cheap deterministic hashing: shard assignment (PRODUCT.md: FNV-1a 32-bit), and the emulator's synthetic profiles, shuffles and fault decisions. */
+/** Cheap deterministic hashing: shard assignment (README, "Several processes": FNV-1a 32-bit), and the emulator's synthetic profiles, shuffles and fault decisions. */
 
 /** FNV-1a 32-bit over the UTF-8 bytes of `s` (no Buffer); `h` continues an earlier hash. */
 export function fnv1a32(s: string, h = 0x811c9dc5): number {

@@ -31,7 +31,7 @@ const LIST_FLAGS: ReadonlySet<string> = new Set(Object.entries(exportFlags).filt
 
 /**
  * Keys that would put the secret key in a file that gets committed, copied into ConfigMaps and
- * pasted into tickets (PRODUCT.md guarantee 7). `secret-key-file` (a path) is fine.
+ * pasted into tickets (README, "Exit codes and guarantees", 7). `secret-key-file` (a path) is fine.
  */
 const SECRET_KEY = /^(secret|secret-key|api-key|apikey|amplitude-secret-key|amplitude-api-key|key|password|token)$/;
 

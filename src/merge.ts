@@ -1,15 +1,23 @@
-import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { dirname, basename, join, resolve } from 'node:path';
+import { S3Access } from './aws/s3client.js';
+import { isS3Url, parseS3Url } from './aws/s3url.js';
+import type { S3Settings } from './aws/settings.js';
 import { formatFromPath, type Format } from './config.js';
-import { inputError, usageError } from './errors.js';
+import { ExitCode, ExitError, usageError } from './errors.js';
+import { openFileTarget, type MergeTarget } from './merge/file-target.js';
+import { checkSources, readSource, sourceOf } from './merge/sources.js';
+import { Joiner } from './merge/join.js';
 
 export interface MergeArgs {
-  /** Shard files in order; or one `{shard}` template with `shards`. */
+  /** Shard files or s3:// objects in order; or one `{shard}` template with `shards`. */
   inputs: string[];
   shards?: number | undefined;
+  /** A local path or an s3:// URL. */
   output: string;
   format?: string | undefined;
+  /** Only used when an input or the output is on S3. */
+  s3: S3Settings;
+  /** Aborted (SIGINT/SIGTERM): the merge stops and leaves no output; `reason` is the signal. */
+  stop?: AbortSignal | undefined;
 }
 
 export interface MergeResult {
@@ -17,6 +25,8 @@ export interface MergeResult {
   bytes: number;
   /** Data lines written (CSV rows without headers; JSONL objects). */
   lines: number;
+  /** Where it went: an absolute path or the s3:// URL. */
+  output: string;
 }
 
 /** `out/shard-{shard}.csv` with 3 shards → the three paths, in shard order. */
@@ -28,80 +38,59 @@ export function mergeInputs(a: Pick<MergeArgs, 'inputs' | 'shards'>): string[] {
 }
 
 /**
- * `merge`: joins shard outputs into one file with one header, for email tools that take one
- * file. Streams (nothing held per row); every CSV input must have the same header line. The
- * result appears at once (temp file + rename): an import job never picks up half a file.
+ * `merge`: joins shard outputs (local files or s3:// objects, mixed as they come) into one
+ * file with one header, for email tools that take one file. Streams: memory is one read
+ * buffer, plus one multipart part for an s3:// output. Every CSV input must have the same
+ * header line. The result appears at once (README, "Several processes: Redis and shards"):
+ * locally a temporary file renamed at the end, on S3 a multipart upload completed at the end;
+ * any error or signal removes the temporary file or aborts the upload.
  */
 export async function runMerge(a: MergeArgs): Promise<MergeResult> {
-  const inputs = mergeInputs(a).map((p) => resolve(p));
-  if (inputs.length === 0) throw usageError('merge needs at least one input file');
+  const sources = mergeInputs(a).map(sourceOf);
+  if (sources.length === 0) throw usageError('merge needs at least one input file');
   let format: Format = formatFromPath(a.output);
   if (a.format !== undefined) {
     if (a.format !== 'csv' && a.format !== 'jsonl') throw usageError(`--format expects csv or jsonl, got ${a.format}`);
     format = a.format;
   }
-  for (const p of inputs) {
-    const st = await stat(p).catch(() => undefined);
-    if (!st?.isFile()) throw inputError(`merge: ${p}: no such file`);
-  }
-  const out = resolve(a.output);
-  await mkdir(dirname(out), { recursive: true });
-  const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.tmp`);
-  const fh = await open(tmp, 'w');
-  const result: MergeResult = { files: inputs.length, bytes: 0, lines: 0 };
-  let header: string | undefined;
-  try {
-    for (const p of inputs) {
-      let first = format === 'csv';
-      let carry = '';
-      for await (const chunk of createReadStream(p, { encoding: 'utf8', highWaterMark: 256 * 1024 })) {
-        let text = carry + (chunk as string);
-        carry = '';
-        if (first) {
-          const nl = text.indexOf('\n');
-          if (nl < 0) {
-            carry = text;
-            continue;
-          }
-          const line = text.slice(0, nl + 1);
-          text = text.slice(nl + 1);
-          first = false;
-          if (header === undefined) {
-            header = line;
-            await write(line, false);
-          } else if (line !== header) {
-            throw inputError(`merge: ${p} has another header than ${inputs[0]} (${line.trim().slice(0, 80)}): not outputs of the same job`);
-          }
-        }
-        await write(text, true);
-      }
-      if (carry) {
-        // A CSV with a header and no newline at all: the header is the whole file.
-        if (header === undefined) await write((header = carry.endsWith('\n') ? carry : `${carry}\n`), false);
-        else if (carry.trimEnd() !== header.trimEnd()) throw inputError(`merge: ${p} has another header than ${inputs[0]}`);
-      }
-    }
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, out);
-  return result;
+  const outLoc = isS3Url(a.output) ? parseS3Url(a.output) : undefined;
+  if (typeof outLoc === 'string') throw usageError(`merge: --output ${a.output}: ${outLoc}`);
 
-  async function write(text: string, data: boolean) {
-    if (!text) return;
-    const buf = Buffer.from(text);
-    await fh.write(buf);
-    result.bytes += buf.length;
-    if (data) result.lines += countNewlines(buf);
+  // The SDK is loaded only when something is on S3.
+  const s3 = outLoc || sources.some((s) => s.kind === 's3') ? await S3Access.create(a.s3) : undefined;
+  try {
+    await checkSources(sources, s3);
+    const target: MergeTarget = outLoc
+      ? await (await import('./merge/s3.js')).openS3Target(s3!, outLoc, { partSize: a.s3.partSize, contentType: format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson' })
+      : await openFileTarget(a.output);
+    const joiner = new Joiner(format);
+    let bytes = 0;
+    const write = async (bufs: Buffer[]) => {
+      for (const b of bufs) {
+        if (a.stop?.aborted) throw stopped(a.stop);
+        await target.write(b);
+        bytes += b.length;
+      }
+    };
+    try {
+      for (const src of sources) {
+        joiner.start(src.name);
+        for await (const chunk of await readSource(src, s3)) await write(joiner.chunk(chunk as Buffer));
+        await write(joiner.end());
+      }
+      if (a.stop?.aborted) throw stopped(a.stop);
+      await target.commit();
+    } catch (err) {
+      await target.abort();
+      throw err;
+    }
+    return { files: sources.length, bytes, lines: joiner.lines, output: target.name };
+  } finally {
+    s3?.destroy();
   }
 }
 
-function countNewlines(buf: Buffer): number {
-  let n = 0;
-  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) n++;
-  return n;
+function stopped(signal: AbortSignal): ExitError {
+  const sig = String(signal.reason);
+  return new ExitError('interrupted', `merge stopped by ${sig}: no output written`, sig === 'SIGINT' ? ExitCode.sigint : ExitCode.sigterm);
 }

@@ -3,7 +3,7 @@ import { usageError } from './errors.js';
 
 /**
  * The project's secret key. It is read once, kept in this closure-like holder, and scrubbed
- * from every line the logger writes (log.ts): guarantee 7 of PRODUCT.md.
+ * from every line the logger writes (log.ts): guarantee 7 of the README ("Exit codes and guarantees").
  */
 export interface SecretSource {
   env?: string | undefined;

@@ -1,11 +1,11 @@
 /**
- * Every documented answer shape -> one `Profile` (../shared/profile-api.md). Pure, no I/O.
+ * Every documented answer shape -> one `Profile` (docs/profile-api.md). Pure, no I/O.
  *
- * Shapes accepted, beside the official one (seeds/000, seeds/001):
- * - `propensities` (official), scalar `propensity`, older `predictions` (seeds/004);
- * - older `cohort_memberships` instead of `cohort_ids` (seeds/004);
+ * Shapes accepted, beside the official one (docs/profile-api.md, "Answer"):
+ * - `propensities` (official), scalar `propensity`, older `predictions` ("Older answer shapes");
+ * - older `cohort_memberships` instead of `cohort_ids` ("Older answer shapes");
  * - `user_properties` / `computed_properties` instead of `amp_props`, `child_ids` instead of
- *   `items` (seeds/002, a third-party OpenAPI file: unconfirmed, used only as fallbacks).
+ *   `items` ("Unconfirmed field names": a third-party OpenAPI file, used only as fallbacks).
  *
  * Unknown fields are ignored and wrong types never throw: a field of the wrong type becomes null,
  * a list element of the wrong type is skipped. Runs once per user (a million times a night), so:
@@ -196,7 +196,7 @@ export function normalizeBody(json: unknown, query: ProfileQuery): NormalizedAns
 }
 
 /**
- * True for the org-wide rate-limit body (profile-api.md, seeds/001), compared trimmed and
+ * True for the org-wide rate-limit body (docs/profile-api.md, "Errors"), compared trimmed and
  * case-insensitive; its first sentence alone is enough.
  */
 export function isThrottleBody(json: unknown): boolean {

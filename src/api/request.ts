@@ -1,6 +1,6 @@
 /**
- * The path and query string of one `GET /v1/userprofile` (../shared/profile-api.md, seeds/000,
- * seeds/001). Pure and on the hot path: a job builds one string per user, so the part that only
+ * The path and query string of one `GET /v1/userprofile` (docs/profile-api.md,
+ * "Request"). Pure and on the hot path: a job builds one string per user, so the part that only
  * depends on the job's query is built once by `makePathBuilder`, and each call concatenates the
  * encoded id in front of it.
  */
@@ -28,7 +28,7 @@ export function encodeValue(value: string): string {
 
 /**
  * Encodes each element and joins them with a literal `,`, as the docs write multiple ids
- * (`rec_id=testRecId,testRecId2`, seeds/000). A comma inside one id is sent as `%2C`.
+ * (`rec_id=testRecId,testRecId2`, docs/profile-api.md). A comma inside one id is sent as `%2C`.
  */
 export function encodeList(values: readonly string[]): string {
   let out = '';
@@ -51,11 +51,11 @@ export function buildQuerySuffix(query: ProfileQuery): string {
   if (query.ampProps) s += '&get_amp_props=true';
   if (query.cohortIds) s += '&get_cohort_ids=true';
   if (query.computations) s += '&get_computations=true';
-  // comp_id stands alone (seeds/000 "Get a single computation": no get_computations).
+  // comp_id stands alone (docs/profile-api.md, "Request": no get_computations).
   if (query.compIds.length > 0) s += '&comp_id=' + encodeList(query.compIds);
   if (query.predictionIds.length > 0) {
     s += '&get_propensity=true&prediction_id=' + encodeList(query.predictionIds);
-    // propensity_type only qualifies prediction ids (seeds/001); alone it asks for nothing.
+    // propensity_type only qualifies prediction ids (docs/profile-api.md); alone it asks for nothing.
     if (query.propensityType) s += '&propensity_type=' + encodeValue(query.propensityType);
   }
   return s;

@@ -1,7 +1,7 @@
 /**
  * The one profile shape the rest of the pipeline sees, whatever shape the API answered in
  * (official `propensities`, scalar `propensity`, older `predictions` / `cohort_memberships`).
- * See ../shared/profile-api.md.
+ * See docs/profile-api.md.
  */
 
 /** One recommendation as the API returns it; `items` best first. */
@@ -56,9 +56,9 @@ export type NormalizedAnswer =
   | { kind: 'profile'; profile: Profile }
   | { kind: 'unknown_user' };
 
-/** The API's "not seen before" text (seeds/001). */
+/** The API's "not seen before" text (docs/profile-api.md, "Errors"). */
 export const UNKNOWN_USER_ERROR = 'User id and device id not seen before';
-/** The API's throttling text (seeds/001). */
+/** The API's throttling text (docs/profile-api.md, "Errors"). */
 export const THROTTLED_ERROR =
   'Number of requests per minute exceeds system limit. Contact Support if you need this limit raised';
 export const INVALID_KEY_ERROR = 'Invalid Api-Key';

@@ -12,7 +12,7 @@
  *   two each (target ≥ 95 %).
  * - memory: peak RSS at two sizes (target < 200 MB, and flat).
  * - rate: a throttling emulator and a scaled limit (1000 per 10 s): share of the limit reached
- *   (≥ 99 %), most requests in any window (≤ 1000) and 429s (0) — PRODUCT.md guarantee 5.
+ *   (≥ 99 %), most requests in any window (≤ 1000) and 429s (0) — guarantee 5 of the README ("Exit codes and guarantees").
  * - s3: S3 output (fauxqs) vs file output at no rate limit, best of three each (target ≥ 90 %).
  * - shared: 1, 2 and 3 processes sharing one Redis limiter of 20 per 2 s against a throttling
  *   emulator: combined req/s, the most requests in any 2 s window (≤ 20), 429s (0).

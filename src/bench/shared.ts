@@ -1,5 +1,5 @@
 /**
- * The `shared` suite (issue 6's figures): 1, 2 and 3 export processes sharing one Redis
+ * The `shared` suite (the README's benchmark table): 1, 2 and 3 export processes sharing one Redis
  * limiter of 20 requests per 2 s against an emulator that throttles at the same limit.
  * Reports the combined requests per second and the most requests the emulator saw in any 2 s
  * window. Needs redis-server on the PATH (skipped otherwise, with a row saying so).

@@ -24,7 +24,7 @@ export function estimateDuration(users: number, rate: RateLimit): DurationEstima
   const seconds = Math.ceil(users / perSecond);
   const warnings: string[] = [];
   const at = `${n(users)} users at ${n(rate.limit)} per ${rate.intervalMs / 1000} s take ${formatDuration(seconds)}`;
-  // The limit is the org's (PRODUCT.md): more processes or shards share it and do not help.
+  // The limit is the org's (README, "Rate limit, retries, outages"): more processes or shards share it and do not help.
   if (seconds > DAY_SECONDS) {
     warnings.push(
       `will not fit in a day: ${at}, and ${n(perSecond * DAY_SECONDS)} users a day is the most this rate allows; the limit is org-wide, so more shards do not help: split the list over several runs or ask Amplitude for a higher limit`,

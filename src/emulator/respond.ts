@@ -1,6 +1,6 @@
 /**
- * The `userData` answer for one profile and one query, as seeds/000 and seeds/001 show it
- * (shape 'official') or as the older recommendations guide does (seeds/004, shape 'legacy').
+ * The `userData` answer for one profile and one query, as docs/profile-api.md shows it
+ * ("Answer", shape 'official') or as the older recommendations guide does ("Older answer shapes", shape 'legacy').
  * Pure: no I/O, no clock.
  */
 import type { ProfileQuery, Propensity, PropensityType, Recommendation } from '../api/types.js';
@@ -9,7 +9,7 @@ import type { ProfileFixture, RecFixture } from './profiles.js';
 
 export type ResponseShape = 'official' | 'legacy';
 
-/** One prediction in the older shape (seeds/004). */
+/** One prediction in the older shape (docs/profile-api.md, "Older answer shapes"). */
 export interface LegacyPrediction {
   name: string;
   percentile: number | null;
@@ -34,7 +34,7 @@ export interface UserData {
 
 /**
  * Reads the documented parameters. Booleans are on only when exactly `true`; recs are on when
- * `rec_id` is given unless `get_recs=false` (seeds/004 calls with `rec_id` alone). Lists are
+ * `rec_id` is given unless `get_recs=false` (the older guide calls with `rec_id` alone: docs/profile-api.md, "Request"). Lists are
  * comma-separated, trimmed, without empty or repeated entries.
  */
 export function parseProfileQuery(params: URLSearchParams): ProfileQuery {
@@ -129,7 +129,7 @@ function shuffled(items: readonly string[], seed: number): string[] {
 
 /**
  * `get_amp_props` gives the user properties, `get_computations` merges every computation in,
- * `comp_id` merges the named ones (null for one the profile lacks, seeds/000). Null when none
+ * `comp_id` merges the named ones (null for one the profile lacks, docs/profile-api.md). Null when none
  * of them was asked; `{}` when asked and the profile has nothing.
  */
 function pickAmpProps(profile: ProfileFixture, query: ProfileQuery): Record<string, unknown> | null {

@@ -1,5 +1,5 @@
 /**
- * A local Profile API on plain node:http: the documented answers and errors (seeds/001),
+ * A local Profile API on plain node:http: the documented answers and errors (docs/profile-api.md, "Errors"),
  * an org-wide throttle, seeded faults and counters for tests and benchmarks.
  *
  * Order per request: path (404) -> throttle (429) -> faults -> auth (401) -> id (400) ->

@@ -1,5 +1,5 @@
 /**
- * The org-wide limit (seeds/001: 600 requests per minute) as a sliding window, and the
+ * The org-wide limit (docs/profile-api.md: 600 requests per minute) as a sliding window, and the
  * measure tests use to check a client against it.
  *
  * Both use half-open windows [t, t + windowMs): two arrivals exactly windowMs apart are never

@@ -18,7 +18,7 @@ export interface CsvLayout {
 }
 
 /**
- * One row per user and requested rec_id (PRODUCT.md, "Output"):
+ * One row per user and requested rec_id (README, "Output"):
  * `user_id,device_id[,rec_id,is_control,recommendation_source,last_updated,item_1..item_N]`
  * `[,propensity_<id>...][,cohort_ids][,amp_props],status`. Cohorts and properties, which the
  * contract leaves out, get a column only when asked: cohort ids joined with `;`, properties as

@@ -10,7 +10,7 @@ import type { Passthrough } from './passthrough.js';
 export const JSONL_KEYS = ['user_id', 'device_id', 'status', 'recommendations', 'propensities', 'cohort_ids', 'amp_props'] as const;
 
 /**
- * One object per user (PRODUCT.md, "Output"): the API's rec objects with `child_rec_id`,
+ * One object per user (README, "Output"): the API's rec objects with `child_rec_id`,
  * items cut to `maxItems` only when it is given; propensities as `{prop, pred_id, prop_type}`
  * whatever shape the API answered in; null where not asked or not known. `--passthrough`
  * columns become string keys after the ids. `--control blank` empties a control rec's items;

@@ -17,9 +17,9 @@ export interface PassColumn {
 }
 
 
-/** The options that shape the output for an email tool (issue 7, part 4). */
+/** The options that shape the output for an email tool (README, "Email tool presets"). */
 export interface EspOptions {
-  /** null: the default layout (PRODUCT.md, "Output"). */
+  /** null: the default layout (README, "Output"). */
   preset: PresetName | null;
   /** What identifies a user in a preset's file; null without a preset. */
   key: PresetKey | null;

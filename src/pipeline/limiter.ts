@@ -27,7 +27,7 @@ export interface Limiter {
  * bunch requests by tens of milliseconds (measured: 76 ms gaps for a 100 ms spacing in the first
  * requests of a fresh process; a 60 ms late arrival with three processes on a loaded 2-core
  * machine). 0.4% of the interval (240 ms a minute) and at least 100 ms, so a long run at the
- * default 600 a minute still reaches > 99% of it (PRODUCT.md guarantee 5).
+ * default 600 a minute still reaches > 99% of it (README, "Exit codes and guarantees", 5).
  */
 export const safetyMs = (intervalMs: number) => Math.max(100, intervalMs * 0.004);
 

@@ -8,7 +8,7 @@ export interface Shard {
 }
 
 /**
- * Which users this process takes (PRODUCT.md): FNV-1a 32-bit of the UTF-8 id (`user_id`, else
+ * Which users this process takes (README, "Several processes: Redis and shards"): FNV-1a 32-bit of the UTF-8 id (`user_id`, else
  * `device_id`) mod n. Stable across runs, machines and input order, so a retried pod takes the
  * same users. Rows that cannot be used belong to shard 0, so each is reported exactly once.
  */
