@@ -38,7 +38,14 @@ export async function killAndRerun(o: KillLoop): Promise<KillLoopResult> {
   for (let k = 0; k < o.kills; k++) {
     const run = o.start();
     const alive = () => run.child.exitCode === null && run.child.signalCode === null;
-    const moment = await o.moment(k, alive, random);
+    let moment: string;
+    try {
+      moment = await o.moment(k, alive, random);
+    } catch (err) {
+      run.child.kill('SIGKILL');
+      await run.done;
+      throw err;
+    }
     moments.push(moment);
     run.child.kill('SIGKILL');
     const r = await run.done;
