@@ -1,21 +1,29 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Tests whose assertions count requests per time window at the emulator, or kill a process at
- * a moment: they run after the rest, one file at a time, so that a CPU busy with other test
- * files (two cores) cannot bunch their requests or delay their processes.
+ * Three tiers (README, "Development"):
+ * - quick: unit tests and in-process integration tests (the emulator on 127.0.0.1:0, fauxqs,
+ *   the TypeScript checker), no build needed: `npm run test:quick`, the edit-test loop.
+ * - e2e: spawn the built dist/cli.js against the emulator and real servers. Their kill tests
+ *   kill at seeded progress points (users asked), not at wall-clock moments, so they share
+ *   the CPU with other files like the rest.
+ * - timed: tests whose assertions count requests per time window at the emulator run after
+ *   the rest, one file at a time, so that a CPU busy with other files (two cores) cannot
+ *   bunch their requests.
+ * `npm test` builds, then runs all three.
  */
-const TIMED = ['test/integration/rate-limit.test.ts', 'test/integration/shared-limit.test.ts', 'test/e2e/resume.test.ts', 'test/e2e/s3.test.ts'];
+const QUICK = ['test/unit/**/*.test.ts', 'test/integration/emulator.test.ts', 'test/integration/emulator-command.test.ts'];
+const TIMED = ['test/integration/rate-limit.test.ts', 'test/integration/shared-limit.test.ts', 'test/e2e/clock-step.test.ts'];
 
 export default defineConfig({
   test: {
-    // e2e tests spawn dist/cli.js (built by `npm test` first) against the emulator on loopback.
     testTimeout: 60_000,
     hookTimeout: 30_000,
     pool: 'forks',
     maxWorkers: 2,
     projects: [
-      { extends: true, test: { name: 'parallel', include: ['test/**/*.test.ts'], exclude: TIMED, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'quick', include: QUICK, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'], exclude: [...QUICK, ...TIMED], sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'timed', include: TIMED, fileParallelism: false, sequence: { groupOrder: 1 } } },
     ],
   },

@@ -6,7 +6,7 @@ import { planStart } from './checkpoint/plan.js';
 import { checkRunFiles } from './preflight/check.js';
 import { type ExportConfig, locationName } from './config.js';
 import { describe, ExitCode, ExitError, outputError } from './errors.js';
-import { sleep } from './api/retry.js';
+import { backoffFromEnv, sleep } from './api/retry.js';
 import type { Logger } from './log.js';
 import { outputLayout } from './output/layout.js';
 import { type Counts, type RequestCounts, zeroRequests } from './pipeline/counters.js';
@@ -102,7 +102,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   if (from) log.info({ checkpoint: store!.path, line: from.input.line, users: from.counts.users }, 'resuming from checkpoint');
 
   const client = new ProfileClient({ apiUrl: cfg.apiUrl, secretKey: env.secretKey, query: cfg.query, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs });
-  const fetchUser = makeFetchUser({ attempt: (u, s) => client.attempt(u, s), limiter, query: cfg.query, maxRetries: cfg.maxRetries, counts: requests, log, health: new Health() });
+  const fetchUser = makeFetchUser({ attempt: (u, s) => client.attempt(u, s), limiter, query: cfg.query, maxRetries: cfg.maxRetries, backoff: backoffFromEnv(), counts: requests, log, health: new Health() });
 
   const requestsBefore = from?.requests ?? 0;
   const checkpoint = (pos: Position, done: boolean, outputState: S3SinkState | void, errorsState: S3SinkState | void): Checkpoint => ({

@@ -10,6 +10,19 @@ export interface BackoffOptions {
 
 export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 1000, capMs: 60_000 };
 
+/**
+ * The test suite's knob (README, "Development"): AMP_PROFILE_EXPORT_BACKOFF_MS sets the base in
+ * ms and the cap scales with it (60x), so a run against a faulty emulator retries exactly as in
+ * production, only sooner. Unset, empty or not a positive number: the product default.
+ */
+export const BACKOFF_ENV = 'AMP_PROFILE_EXPORT_BACKOFF_MS';
+
+export function backoffFromEnv(env: NodeJS.ProcessEnv = process.env): BackoffOptions {
+  const base = Number(env[BACKOFF_ENV]);
+  if (!env[BACKOFF_ENV] || !(base > 0)) return DEFAULT_BACKOFF;
+  return { baseMs: base, capMs: base * (DEFAULT_BACKOFF.capMs / DEFAULT_BACKOFF.baseMs) };
+}
+
 export function backoffMs(retry: number, o: BackoffOptions, retryAfterMs?: number): number {
   const ceiling = Math.min(o.capMs, o.baseMs * 2 ** retry);
   const jitter = Math.floor((o.random ?? Math.random)() * ceiling);

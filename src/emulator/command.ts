@@ -29,7 +29,7 @@ const flags = {
   faults: { type: 'string', default: FAULT_KINDS.join(','), describe: 'Fault kinds to pick from' },
   'fault-seed': { type: 'number', default: 1, describe: 'Seed: the same seed gives the same faults per user and attempt' },
   'slow-ms': { type: 'number', default: 3000, describe: 'Delay of the "slow" fault in ms' },
-  'retry-after': { type: 'number', default: 1, describe: 'Retry-After seconds of the "429" fault' },
+  'retry-after': { type: 'number', default: 1, describe: 'Retry-After seconds of the "429" fault (a fraction such as 0.05 is not valid HTTP, but the exporter honours it: tests use it to wait less)' },
   record: { type: 'boolean', default: false, describe: 'Keep arrival times and per-id counts for GET /__emulator/stats' },
 } as const satisfies Record<string, Options>;
 
@@ -51,7 +51,8 @@ function checkArgs(a: Record<string, unknown>): true {
   int('rate-limit', 0);
   int('fault-seed', Number.MIN_SAFE_INTEGER);
   int('slow-ms', 0);
-  int('retry-after', 0);
+  const retryAfter = a['retry-after'] as number;
+  if (!(Number.isFinite(retryAfter) && retryAfter >= 0)) throw new Error(`--retry-after: expected a number of seconds >= 0, got ${String(retryAfter)}`);
   const interval = a['rate-interval'] as number;
   if (!(Number.isFinite(interval) && interval > 0)) throw new Error(`--rate-interval: expected a number of seconds > 0, got ${String(interval)}`);
   if (![200, 400, 404].includes(a['unknown-status'] as number)) throw new Error(`--unknown-status: expected 200, 400 or 404, got ${String(a['unknown-status'])}`);

@@ -21,6 +21,10 @@ export interface FaultOptions {
   kinds: FaultKind[];
   seed: number;
   slowMs: number;
+  /**
+   * Sent as `Retry-After`. HTTP allows whole seconds only; a fraction (e.g. 0.05) is sent as
+   * written, which the exporter reads as such: tests use it to keep the wait short.
+   */
   retryAfterSeconds: number;
 }
 
@@ -38,7 +42,7 @@ export function checkFaultOptions(f: FaultOptions): void {
   for (const k of f.kinds) if (!isFaultKind(k)) bad(`kinds: expected ${FAULT_KINDS.join(', ')}`, k);
   if (!Number.isSafeInteger(f.seed)) bad('seed: expected an integer', f.seed);
   if (!(f.slowMs >= 0)) bad('slowMs: expected a number >= 0', f.slowMs);
-  if (!(Number.isInteger(f.retryAfterSeconds) && f.retryAfterSeconds >= 0)) bad('retryAfterSeconds: expected an integer >= 0', f.retryAfterSeconds);
+  if (!(f.retryAfterSeconds >= 0 && Number.isFinite(f.retryAfterSeconds))) bad('retryAfterSeconds: expected a number >= 0', f.retryAfterSeconds);
 }
 
 /** Decides faults for one configuration; the per-id attempt counts live as long as it does. */

@@ -47,6 +47,8 @@ export interface RunningEmulator {
   url: string;
   port: number;
   stats(): EmulatorStats;
+  /** Distinct ids requested since the last reset (needs `record`); unlike stats(), O(1). */
+  asked(): number;
   setFaults(f: FaultOptions | null): void;
   setSecretKey(k: string): void;
   resetStats(): void;
@@ -173,6 +175,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     url: `http://${urlHost(host)}:${port}`,
     port,
     stats: () => stats.snapshot(),
+    asked: () => stats.distinctIds,
     setFaults(f) {
       faults = makeInjector(f);
     },

@@ -47,6 +47,11 @@ export class StatsRecorder {
     if (this.record && id !== '') this.perId.set(id, (this.perId.get(id) ?? 0) + 1);
   }
 
+  /** Distinct ids requested since the last reset (0 without record): cheap enough to poll. */
+  get distinctIds(): number {
+    return this.perId.size;
+  }
+
   snapshot(): EmulatorStats {
     const out: EmulatorStats = {
       requests: this.requests,

@@ -78,11 +78,13 @@ describe('Dockerfile (slow: runs its stages outside Docker)', () => {
       expect(existsSync(join(app, 'node_modules', dep)), dep).toBe(true);
     }
     for (const dev of ['typescript', 'vitest', 'tsx', 'fauxqs', 'kubernetes-models', '@types']) expect(modules, dev).not.toContain(dev);
+    // The product only: the benchmark harness lives in bench/, outside src/ and dist/.
+    expect(readdirSync(join(app, 'dist'))).not.toContain('bench');
   });
 
   it('the build context leaves out node_modules, dist and tests (.dockerignore)', () => {
     const ignored = dockerignore(readFileSync(join(ROOT, '.dockerignore'), 'utf8'));
-    for (const p of ['node_modules/yaml/package.json', 'dist/cli.js', 'test/e2e/dockerfile.test.ts', '.git/HEAD']) expect(ignored(p), p).toBe(true);
+    for (const p of ['node_modules/yaml/package.json', 'dist/cli.js', 'test/e2e/dockerfile.test.ts', 'bench/run.ts', '.git/HEAD']) expect(ignored(p), p).toBe(true);
     for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/cli.ts', 'fixtures/profiles.json']) expect(ignored(p), p).toBe(false);
   });
 

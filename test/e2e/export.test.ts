@@ -102,8 +102,11 @@ describe('bad input: one clear line, exit 2, no request sent', () => {
     return p;
   };
 
-  it.each(cases)('%s', async (_name, args, message, env) => {
-    emu.resetStats();
+  // The cases run side by side (each is one short process): none may send a request, so the
+  // count is reset once here and must still be 0 after each.
+  beforeAll(() => emu.resetStats());
+
+  it.concurrent.for(cases)('%s', async ([, args, message, env], { expect }) => {
     const out = join(dir, 'bad-out.csv');
     const r = await runCli(['export', '--output', out, '--api-url', emu.url, ...args()], { env: env ?? {} });
     expect(r.code).toBe(2);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/server.js';
 import { logLines, runCli, startCli, tempDir } from '../support/cli.js';
 import { fixtureEmulator, syntheticUsers } from '../support/emulator.js';
+import { atProgress, killAndRerun } from '../support/kill-loop.js';
 
 /**
  * Input CSVs as warehouses and spreadsheets really produce them, through the built CLI and
@@ -179,7 +180,6 @@ describe('the errors file is a valid --input for a rerun', () => {
 
 describe('killed and resumed on an input with broken quotes', () => {
   const USERS = 300;
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   it('SIGKILL at random moments, then rerun until done: output and errors file byte-identical', async () => {
     const input = write(
@@ -196,27 +196,21 @@ describe('killed and resumed on an input with broken quotes', () => {
     expect(reference.trimEnd().split('\n')).toHaveLength(1 + USERS - 2);
     expect(text(`${ref}.errors.csv`)).toMatch(/^user_id.*\n,,62,.*CSV_INVALID_CLOSING_QUOTE.*\n,,252,.*CSV_QUOTE_NOT_CLOSED.*\n$/);
 
-    // 100 requests a second, evenly spaced: the run lasts ~3 s. Each run is killed at a random
-    // moment within 0.7 s of its first request (a loaded machine starts node slowly), which
-    // leaves work for the last run.
+    // 100 requests a second, evenly spaced: the run lasts ~3 s. Each run is killed once a
+    // seeded number of users in [1, 270) was asked for, which leaves work for the last run.
     const slow = [...flags, '--rate-limit', '100', '--rate-interval', '1'];
     const out = join(dir, 'resume-killed.csv');
-    const moments: number[] = [];
-    for (let k = 0; k < 3; k++) {
-      emu.resetStats();
-      const run = startCli(exportArgs(input, out, slow));
-      while (emu.stats().requests === 0 && run.child.exitCode === null) await sleep(10);
-      const at = Math.floor(Math.random() * 700);
-      moments.push(at);
-      await sleep(at);
-      run.child.kill('SIGKILL');
-      const r = await run.done;
-      expect(r.signal ?? String(r.code), `kill ${k} at ${at} ms`).toMatch(/SIGKILL|^0$/);
-    }
-    const last = await runCli(exportArgs(input, out, slow));
+    emu.resetStats();
+    const { schedule, last } = await killAndRerun({
+      kills: 3,
+      seed: 250,
+      start: () => startCli(exportArgs(input, out, slow)),
+      moment: atProgress(() => emu.asked(), 3, 1, 270),
+      rerun: () => runCli(exportArgs(input, out, slow)),
+    });
     expect(last.code, last.stderr).toBe(0);
     expect(logLines(last.stderr).some((l) => l.msg === 'resuming from checkpoint')).toBe(true);
-    expect(text(out), `killed ${moments.join(', ')} ms after the first request`).toBe(reference);
-    expect(text(`${out}.errors.csv`), `killed ${moments.join(', ')} ms after the first request`).toBe(text(`${ref}.errors.csv`));
+    expect(text(out), schedule).toBe(reference);
+    expect(text(`${out}.errors.csv`), schedule).toBe(text(`${ref}.errors.csv`));
   });
 });

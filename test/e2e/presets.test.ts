@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/server.js';
 import { fixture, logLines, runCli, startCli, tempDir } from '../support/cli.js';
 import { fixtureEmulator, syntheticUsers } from '../support/emulator.js';
+import { atProgress, killAndRerun } from '../support/kill-loop.js';
 
 /** The README's "Email tool presets" samples come from these flags (fixtures/expected/presets/). */
 const SAMPLE = ['--rec-id', 'homepage', '--prediction-id', 'p-churn', '--max-items', '3', '--rate-limit', '0'];
@@ -253,20 +254,22 @@ describe('split output killed at any instant and resumed', () => {
   it('SIGKILL at random moments, rerun until done: every file byte-identical to an uninterrupted run', async () => {
     expect(Object.keys(reference).length).toBe(Math.ceil((USERS * 2) / 36)); // 18 users of 2 rows a file
     const out = join(sdir, 'killed.csv');
-    const moments: number[] = [];
     const args = ['export', '--input', input, '--output', out, '--api-url', synth.url, ...FLAGS];
-    for (let k = 0; k < 4; k++) {
-      const started = startCli(args);
-      const at = 400 + Math.floor(Math.random() * 1400);
-      moments.push(at);
-      await new Promise((r) => setTimeout(r, at));
-      started.child.kill('SIGKILL');
-      await started.done;
-    }
-    const cp = JSON.parse(readFileSync(`${out}.checkpoint.json`, 'utf8'));
-    expect(cp.outputPart).toMatchObject({ index: expect.any(Number), bytes: expect.any(Number), rows: expect.any(Number) });
-    const last = await runCli(args);
+    synth.resetStats();
+    // Each run killed once a seeded number of users in [0, 540) was asked for (of 600).
+    const { schedule, last } = await killAndRerun({
+      kills: 4,
+      seed: 37,
+      start: () => startCli(args),
+      moment: atProgress(() => synth.asked(), 4, 0, 540),
+      afterKill: (k) => {
+        if (k < 3) return;
+        const cp = JSON.parse(readFileSync(`${out}.checkpoint.json`, 'utf8'));
+        expect(cp.outputPart).toMatchObject({ index: expect.any(Number), bytes: expect.any(Number), rows: expect.any(Number) });
+      },
+      rerun: () => runCli(args),
+    });
     expect(last.code, last.stderr).toBe(0);
-    expect(files(sdir, 'killed'), `killed at ${moments.join(', ')} ms`).toEqual(reference);
+    expect(files(sdir, 'killed'), schedule).toEqual(reference);
   });
 });

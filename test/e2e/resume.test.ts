@@ -2,71 +2,69 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/server.js';
-import { logLines, runCli, startCli, tempDir } from '../support/cli.js';
-import { fixtureEmulator, syntheticUsers } from '../support/emulator.js';
+import { logLines, runCli, startCli } from '../support/cli.js';
+import { repeatedRequests, type SyntheticJob, syntheticJob } from '../support/e2e.js';
+import { atProgress, killAndRerun, until } from '../support/kill-loop.js';
 
 // 100 requests a second: a run of 600 users lasts ~6 s, long enough to be killed mid-way.
+// Runs that only have to finish the job (reruns after a stop) go without the limit.
 const RATE = ['--rate-limit', '100', '--rate-interval', '1'];
 const USERS = 600;
 const CONCURRENCY = 16;
 const FLAGS = ['--rec-id', 'homepage,email-weekly', '--prediction-id', 'p-churn', ...RATE, '--concurrency', String(CONCURRENCY)];
 
+const UNLIMITED = ['--rate-limit', '0'];
+
+let job: SyntheticJob;
 let emu: RunningEmulator;
 let dir: string;
 let input: string;
 let reference: string;
 beforeAll(async () => {
-  emu = await fixtureEmulator({ synthetic: true });
-  dir = tempDir();
-  input = join(dir, 'users.csv');
   // A row with no id in the middle: the errors file must not double it either.
-  writeFileSync(input, syntheticUsers(USERS).replace('user-300,\n', 'user-300,\n,\n'));
-  const out = join(dir, 'reference.csv');
-  const r = await runCli(['export', '--input', input, '--output', out, '--api-url', emu.url, ...FLAGS, '--rate-limit', '0']);
-  expect(r.code).toBe(0);
-  reference = readFileSync(out, 'utf8');
+  job = await syntheticJob({ users: USERS, flags: FLAGS, edit: (csv) => csv.replace('user-300,\n', 'user-300,\n,\n') });
+  ({ emu, dir, input, reference } = job);
 });
-afterAll(async () => emu.close());
+afterAll(async () => job?.close());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const args = (out: string, extra: string[] = []) => ['export', '--input', input, '--output', out, '--api-url', emu.url, ...FLAGS, ...extra];
-
-/** Requests beyond one per user: the work a resume repeated. */
-function repeated(): number {
-  const perId = emu.stats().perId!;
-  return Object.values(perId).reduce((sum, n) => sum + (n - 1), 0);
+const args = (out: string, extra: string[] = []) => job.args(out, extra);
+const repeated = () => repeatedRequests(emu);
+/** Starts a run and resolves once the emulator was asked for `users` distinct users. */
+async function startAfter(users: number, out: string, extra: string[] = []) {
+  const run = startCli(args(out, extra));
+  await until(() => emu.asked() >= users, () => run.child.exitCode === null);
+  return run;
 }
 
 describe('killed at any instant, resumed with the same command', () => {
   it('SIGKILL at random moments, then rerun until done: output byte-identical, repeats bounded', async () => {
     emu.resetStats();
     const out = join(dir, 'killed.csv');
-    const moments: number[] = [];
-    for (let k = 0; k < 4; k++) {
-      const run = startCli(args(out));
-      const at = 400 + Math.floor(Math.random() * 1100);
-      moments.push(at);
-      await sleep(at);
-      run.child.kill('SIGKILL');
-      const r = await run.done;
-      expect(r.signal ?? String(r.code), `kill ${k} at ${at} ms`).toMatch(/SIGKILL|^0$/);
-    }
-    const last = await runCli(args(out));
+    // Each run is killed once the emulator was asked for a seeded number of users in [0, 540):
+    // maybe before its first request, never after the job could have finished.
+    const kills = 4;
+    const { schedule, last } = await killAndRerun({
+      kills,
+      seed: 600,
+      start: () => startCli(args(out)),
+      moment: atProgress(() => emu.asked(), kills, 0, 540),
+      rerun: () => runCli(args(out)),
+    });
     expect(last.code, last.stderr).toBe(0);
-    expect(readFileSync(out, 'utf8'), `killed at ${moments.join(', ')} ms`).toBe(reference);
+    expect(readFileSync(out, 'utf8'), schedule).toBe(reference);
     expect(readFileSync(`${out}.errors.csv`, 'utf8').trim().split('\n')).toHaveLength(2); // header + the one row
     // Bound per kill: what completed since the last checkpoint (≤ 1 s at 100/s, +50% for
     // the fsync and timer slack) plus what was in flight.
-    const bound = moments.length * (150 + CONCURRENCY);
-    expect(repeated(), `killed at ${moments.join(', ')} ms`).toBeLessThanOrEqual(bound);
+    const bound = kills * (150 + CONCURRENCY);
+    expect(repeated(), schedule).toBeLessThanOrEqual(bound);
     expect(Object.keys(emu.stats().perId!)).toHaveLength(USERS);
   });
 
   it('SIGTERM: stops gracefully with exit 143 and a checkpoint, and the rerun completes identically', async () => {
     emu.resetStats();
     const out = join(dir, 'term.csv');
-    const run = startCli(args(out));
-    await sleep(1500);
+    const run = await startAfter(150, out);
     run.child.kill('SIGTERM');
     const r = await run.done;
     expect(r.code).toBe(143);
@@ -76,21 +74,21 @@ describe('killed at any instant, resumed with the same command', () => {
     expect(cp.counts.users).toBeGreaterThan(0);
     expect(logLines(r.stderr).some((l) => String(l.msg).includes('stopping'))).toBe(true);
     // Graceful: everything that was answered was written, so nothing is requested twice.
-    const again = await runCli(args(out));
+    const again = await runCli(args(out, UNLIMITED));
     expect(again.code).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe(reference);
     expect(repeated()).toBe(0);
   });
 
   it('SIGINT exits 130; a second signal stops at once and still leaves a valid checkpoint', async () => {
+    emu.resetStats();
     const out = join(dir, 'int.csv');
-    const run = startCli(args(out, ['--grace', '30']));
-    await sleep(1200);
+    const run = await startAfter(120, out, ['--grace', '30']);
     run.child.kill('SIGINT');
     run.child.kill('SIGINT');
     const r = await run.done;
     expect(r.code).toBe(130);
-    const again = await runCli(args(out));
+    const again = await runCli(args(out, UNLIMITED));
     expect(again.code).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe(reference);
   });
@@ -102,7 +100,7 @@ describe('a checkpoint is bound to its job', () => {
     const run = startCli(args(out));
     // Killed once a checkpoint with some progress exists (a loaded machine starts slowly).
     const cp = `${out}.checkpoint.json`;
-    for (let i = 0; i < 150 && !(existsSync(cp) && JSON.parse(readFileSync(cp, 'utf8')).counts.users > 0); i++) await sleep(100);
+    for (let i = 0; i < 750 && !(existsSync(cp) && JSON.parse(readFileSync(cp, 'utf8')).counts.users > 0); i++) await sleep(20);
     run.child.kill('SIGKILL');
     await run.done;
     expect(existsSync(cp)).toBe(true);
@@ -152,7 +150,7 @@ describe('a checkpoint is bound to its job', () => {
 
   it('--fresh discards the checkpoint and writes the whole export again', async () => {
     const out = await interrupted('fresh.csv');
-    const r = await runCli(args(out, ['--fresh']));
+    const r = await runCli(args(out, ['--fresh', ...UNLIMITED]));
     expect(r.code).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe(reference);
   });

@@ -4,8 +4,10 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/server.js';
-import { logLines, runCli, startCli, tempDir } from '../support/cli.js';
-import { fixtureEmulator, syntheticUsers } from '../support/emulator.js';
+import { logLines, runCli, startCli } from '../support/cli.js';
+import { repeatedRequests, type SyntheticJob, syntheticJob } from '../support/e2e.js';
+import { syntheticUsers } from '../support/emulator.js';
+import { killAndRerun, until } from '../support/kill-loop.js';
 import { type LocalS3, startS3 } from '../support/s3.js';
 
 // As test/e2e/resume.test.ts: 100 requests a second, 600 users, a run lasts ~6 s.
@@ -14,6 +16,7 @@ const USERS = 600;
 const CONCURRENCY = 16;
 const FLAGS = ['--rec-id', 'homepage,email-weekly', '--prediction-id', 'p-churn', ...RATE, '--concurrency', String(CONCURRENCY)];
 
+let job: SyntheticJob;
 let emu: RunningEmulator;
 let s3: LocalS3;
 let dir: string;
@@ -22,22 +25,15 @@ let reference: Buffer;
 let referenceErrors: Buffer;
 
 beforeAll(async () => {
-  emu = await fixtureEmulator({ synthetic: true });
-  s3 = await startS3('in', 'out');
-  dir = tempDir();
   // A row with no id in the middle: the errors object gets it, once.
-  usersText = syntheticUsers(USERS).replace('user-300,\n', 'user-300,\n,\n');
-  const local = join(dir, 'users.csv');
-  writeFileSync(local, usersText);
+  [job, s3] = await Promise.all([syntheticJob({ users: USERS, flags: FLAGS, edit: (csv) => csv.replace('user-300,\n', 'user-300,\n,\n') }), startS3('in', 'out')]);
+  ({ emu, dir, usersText } = job);
   await s3.put('in', 'users.csv', usersText);
-  const out = join(dir, 'reference.csv');
-  const r = await runCli(['export', '--input', local, '--output', out, '--api-url', emu.url, ...FLAGS, '--rate-limit', '0']);
-  expect(r.code, r.stderr).toBe(0);
-  reference = readFileSync(out);
-  referenceErrors = readFileSync(`${out}.errors.csv`);
+  reference = readFileSync(job.referencePath);
+  referenceErrors = readFileSync(`${job.referencePath}.errors.csv`);
 });
 afterAll(async () => {
-  await emu?.close();
+  await job?.close();
   await s3?.stop();
 });
 
@@ -84,10 +80,15 @@ async function killWhenCheckpointed(run: ReturnType<typeof startCli>, key: strin
   return (await checkpointOf(key))!;
 }
 
-/** Requests beyond one per user: the work a resume repeated. */
-function repeated(): number {
-  return Object.values(emu.stats().perId!).reduce((sum, n) => sum + (n - 1), 0);
-}
+const repeated = () => repeatedRequests(emu);
+/**
+ * Resolves once the emulator was asked for `n` more distinct users than now (but at most `cap`,
+ * which leaves the run work to be killed in), or the run ended.
+ */
+const moreAsked = (n: number, cap: number, alive: () => boolean) => {
+  const target = Math.min(emu.asked() + n, cap);
+  return until(() => emu.asked() >= target, alive);
+};
 
 describe('S3 in and out', () => {
   it('S3 → S3 gives the same bytes as the local export, errors object included, and leaves nothing behind', async () => {
@@ -119,33 +120,37 @@ describe('S3 in and out', () => {
   it('SIGKILL at random moments, then rerun until done: the object is byte-identical, nothing left over', async () => {
     emu.resetStats();
     const key = 'killed.csv';
-    const moments: string[] = [];
-    for (let k = 0; k < 4; k++) {
-      const before = (await checkpointOf(key))?.counts.users ?? -1;
-      const run = start(s3Args(key));
-      // The first kill at a random instant from the start (maybe before any checkpoint); the
-      // others at a random instant within a second after the run has checkpointed progress.
-      const at = Math.floor(Math.random() * (k === 0 ? 1200 : 1000));
-      if (k > 0) {
-        const cp = await checkpointWhen(key, (c) => c.counts.users > before);
-        // The checkpoint lives on S3 beside the output, unfinished, naming the open upload.
-        expect(cp?.outputState?.uploadId, `kill ${k}`).toEqual(expect.any(String));
-      }
-      await sleep(at);
-      moments.push(`${k === 0 ? 'start' : 'checkpoint'} + ${at} ms`);
-      run.child.kill('SIGKILL');
-      const r = await run.done;
-      expect(r.signal ?? String(r.code), `kill ${k}`).toMatch(/SIGKILL|^0$/);
-      // Nobody ever sees a partial object at the final key.
-      if (r.signal) expect(await s3.exists('out', key), `kill ${k}`).toBe(false);
-    }
-    const last = await cli(s3Args(key));
+    const kills = 4;
+    let before = -1;
+    const { schedule, last } = await killAndRerun({
+      kills,
+      seed: 3,
+      start: () => start(s3Args(key)),
+      // The first kill after a seeded number (0-39) of users asked from the start, maybe before
+      // any checkpoint; the others once the run has checkpointed progress, after 0-29 more.
+      moment: async (k, alive, random) => {
+        const more = Math.floor(random() * (k === 0 ? 40 : 30));
+        if (k > 0) {
+          const cp = await checkpointWhen(key, (c) => c.counts.users > before);
+          // The checkpoint lives on S3 beside the output, unfinished, naming the open upload.
+          expect(cp?.outputState?.uploadId, `kill ${k}`).toEqual(expect.any(String));
+        }
+        await moreAsked(more, USERS - 60, alive);
+        return `${k === 0 ? 'start' : 'checkpoint'} + ${more} users`;
+      },
+      afterKill: async (k) => {
+        // Nobody ever sees a partial object at the final key.
+        expect(await s3.exists('out', key), `kill ${k}`).toBe(false);
+        before = (await checkpointOf(key))?.counts.users ?? -1;
+      },
+      rerun: () => cli(s3Args(key)),
+    });
     expect(last.code, last.stderr).toBe(0);
-    expect((await s3.get('out', key))!.equals(reference), `killed at ${moments.join(', ')}`).toBe(true);
+    expect((await s3.get('out', key))!.equals(reference), schedule).toBe(true);
     expect((await s3.get('out', `${key}.errors.csv`))!.equals(referenceErrors)).toBe(true);
     await expectNoLeftovers(key);
     // Bound per kill, as for local files: ≤ 1 s of work at 100/s (+50 % slack) plus in flight.
-    expect(repeated(), `killed at ${moments.join(', ')}`).toBeLessThanOrEqual(moments.length * (150 + CONCURRENCY));
+    expect(repeated(), schedule).toBeLessThanOrEqual(kills * (150 + CONCURRENCY));
     expect(Object.keys(emu.stats().perId!)).toHaveLength(USERS);
   });
 
@@ -160,30 +165,35 @@ describe('S3 in and out', () => {
     const local = join(dir, 'big.jsonl');
     expect((await cli(['export', '--input', join(dir, 'big.csv'), '--output', local, ...flags, '--rate-limit', '0'])).code).toBe(0);
     const args = ['export', '--input', 's3://in/big.csv', '--output', 's3://out/big.jsonl', '--s3-path-style', '--s3-part-size', '5', ...flags, '--rate-limit', '150', '--rate-interval', '1'];
-    const moments: string[] = [];
-    // Kill 1: within a second of the first checkpoint (segments only). Kill 2: within a second
-    // of the first part (parts and segments). Kill 3: within a second of more progress.
+    // Kill 1: within 0-99 users asked after the first checkpoint (segments only). Kill 2: the
+    // same after the first part (parts and segments). Kill 3: the same after more progress.
     const when = [
       () => (cp: Record<string, any>) => cp.counts.users > 0,
       () => (cp: Record<string, any>) => cp.outputState.parts.length >= 1,
       (users: number) => (cp: Record<string, any>) => cp.counts.users > users,
     ];
-    for (let k = 0; k < 3; k++) {
-      const users = (await checkpointOf('big.jsonl'))?.counts.users ?? 0;
-      const run = start(args);
-      const cp = await checkpointWhen('big.jsonl', when[k]!(users));
-      const at = Math.floor(Math.random() * 1000);
-      await sleep(at);
-      run.child.kill('SIGKILL');
-      await run.done;
-      moments.push(`${cp ? `${cp.outputState.parts.length} parts` : 'no checkpoint'} + ${at} ms`);
-      expect(cp, `kill ${k}`).toBeDefined();
-    }
-    const last = await cli(args);
+    let users = 0;
+    emu.resetStats(); // the progress below counts the users asked since the reference run
+    const { schedule, last } = await killAndRerun({
+      kills: 3,
+      seed: 5,
+      start: () => start(args),
+      moment: async (k, alive, random) => {
+        const cp = await checkpointWhen('big.jsonl', when[k]!(users));
+        expect(cp, `kill ${k}`).toBeDefined();
+        const more = Math.floor(random() * 100);
+        await moreAsked(more, n - 90, alive);
+        return `${cp!.outputState.parts.length} parts + ${more} users`;
+      },
+      afterKill: async () => {
+        users = (await checkpointOf('big.jsonl'))?.counts.users ?? 0;
+      },
+      rerun: () => cli(args),
+    });
     expect(last.code, last.stderr).toBe(0);
     const got = (await s3.get('out', 'big.jsonl'))!;
     expect(got.length).toBe(readFileSync(local).length);
-    expect(got.equals(readFileSync(local)), `killed at ${moments.join(', ')}`).toBe(true);
+    expect(got.equals(readFileSync(local)), schedule).toBe(true);
     const head = await s3.client.send(new HeadObjectCommand({ Bucket: 'out', Key: 'big.jsonl' }));
     expect(head.ETag).toMatch(/-[2-9]"$/); // assembled from several parts
     await expectNoLeftovers('big.jsonl');
@@ -193,7 +203,7 @@ describe('S3 in and out', () => {
     emu.resetStats();
     const key = 'term.csv';
     const run = start(s3Args(key));
-    await sleep(1500);
+    await until(() => emu.asked() >= 150, () => run.child.exitCode === null);
     run.child.kill('SIGTERM');
     const r = await run.done;
     expect(r.code, r.stderr).toBe(143);
@@ -201,7 +211,7 @@ describe('S3 in and out', () => {
     const cp = (await checkpointOf(key))!;
     expect(cp.done).toBe(false);
     expect(cp.outputState.bytes).toBe(cp.outputBytes);
-    const again = await cli(s3Args(key));
+    const again = await cli(s3Args(key, ['--rate-limit', '0']));
     expect(again.code, again.stderr).toBe(0);
     expect((await s3.get('out', key))!.equals(reference)).toBe(true);
     expect(repeated()).toBe(0);
@@ -280,6 +290,9 @@ describe('bad S3 locations: exit 2, one line naming the URL, no API request', ()
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
     closedPort = (srv.address() as { port: number }).port;
     await new Promise((r) => srv.close(r));
+    // The cases run side by side (each is one short process): no case may send a request, so
+    // the count is reset once here and must still be 0 after each.
+    emu.resetStats();
   });
 
   const noCredentials = { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined, AWS_PROFILE: undefined, AWS_CONFIG_FILE: '/nonexistent/config', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials', AWS_WEB_IDENTITY_TOKEN_FILE: undefined, AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: undefined, AWS_CONTAINER_CREDENTIALS_FULL_URI: undefined };
@@ -301,8 +314,7 @@ describe('bad S3 locations: exit 2, one line naming the URL, no API request', ()
     ['--s3-sse with an unknown value', () => ['--input', 's3://in/users.csv', '--s3-sse', 'aes'], /--s3-sse expects AES256 or aws:kms, got aes/, () => ({})],
   ];
 
-  it.each(cases)('%s', async (_name, args, message, env) => {
-    emu.resetStats();
+  it.concurrent.for(cases)('%s', async ([, args, message, env], { expect }) => {
     const r = await cli(['export', '--output', 's3://out/bad.csv', '--api-url', emu.url, '--s3-path-style', ...args()], env());
     expect(r.code, r.stderr).toBe(2);
     const lines = r.stderr.trim().split('\n');

@@ -18,7 +18,7 @@ describe('endOfRun', () => {
     const complaints: string[] = [];
     const counts = { users: 3, ok: 3, no_recs: 0, unknown_user: 0, failed: 0, skipped: 0, rows: 3 };
     const result = { exitCode: 0 as const, ended: 'complete' as const, counts, requests: { requests: 3, retries: 0, throttled: 0, slowdowns: 0, firstAt: 0, lastAt: 10 }, durationMs: 10, outputBytes: 10 };
-    const summary = await endOfRun(cfg, { result, exitCode: 0, startedAt: new Date() }, undefined, (m) => complaints.push(m));
+    const summary = await endOfRun(cfg, { result, exitCode: 0, startedAt: new Date() }, undefined, { error: (m: string) => complaints.push(m), warn: (m: string) => complaints.push(m) });
     expect(summary.exitCode).toBe(1);
     expect(summary.users).toBe(3);
     expect(complaints).toEqual([expect.stringMatching(/could not write the run summary/)]);

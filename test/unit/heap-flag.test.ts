@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SHIPPED_NODE_OPTIONS } from '../../src/bench/shipped.js';
+import { SHIPPED_NODE_OPTIONS } from '../../src/shipped.js';
 import { ROOT } from '../support/cli.js';
 
 // The memory figures of `npm run bench` are measured with this flag; the ways the CLI is shipped

@@ -8,9 +8,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { loadProfiles } from '../emulator/profiles.js';
-import { startEmulator } from '../emulator/server.js';
-import { maxInWindow } from '../emulator/throttle.js';
+import { loadProfiles } from '../src/emulator/profiles.js';
+import { startEmulator } from '../src/emulator/server.js';
+import { maxInWindow } from '../src/emulator/throttle.js';
 
 export interface SharedFigure {
   processes: number;
@@ -44,7 +44,7 @@ export async function sharedSuite(cli: string, dir: string, usersPerRun = 120): 
     const input = join(dir, 'shared-users.csv');
     writeFileSync(input, ['user_id,device_id', ...Array.from({ length: usersPerRun }, (_, i) => `shared-${i},`)].join('\n') + '\n');
     for (const n of [1, 2, 3]) {
-      const emu = await startEmulator({ profiles: await loadProfiles(new URL('../../fixtures/profiles.json', import.meta.url)), synthetic: true, secretKey: 'demo-secret-key', rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000, record: true });
+      const emu = await startEmulator({ profiles: await loadProfiles(new URL('../fixtures/profiles.json', import.meta.url)), synthetic: true, secretKey: 'demo-secret-key', rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000, record: true });
       try {
         const runs = Array.from({ length: n }, (_, i) =>
           new Promise<number | null>((resolve) => {

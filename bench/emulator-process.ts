@@ -4,7 +4,7 @@
  * `GET /__emulator/stats`, stopped with SIGTERM.
  */
 import { spawn } from 'node:child_process';
-import type { EmulatorStats } from '../emulator/server.js';
+import type { EmulatorStats } from '../src/emulator/server.js';
 import { stopChild, tail, track } from './children.js';
 
 export interface EmulatorProcess {

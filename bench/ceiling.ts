@@ -5,14 +5,14 @@
  * shows up as the gap between the two.
  *
  * Run as its own process, like the export, so both pay for one Node process next to the
- * emulator: `node dist/bench/ceiling.js '{"origin":...,"requests":...}'` with the key in env
+ * emulator: `node --import tsx bench/ceiling.ts '{"origin":...,"requests":...}'` with the key in env
  * AMPLITUDE_SECRET_KEY; prints one JSON line (CeilingResult).
  */
 import { spawn } from 'node:child_process';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
-import { makePathBuilder } from '../api/request.js';
-import type { ProfileQuery } from '../api/types.js';
+import { makePathBuilder } from '../src/api/request.js';
+import type { ProfileQuery } from '../src/api/types.js';
 import { tail, track } from './children.js';
 import { benchUserId } from './users.js';
 
@@ -60,7 +60,8 @@ export async function bareLoop(o: CeilingOptions, secretKey: string): Promise<Ce
 
 /** Runs `bareLoop` in a child process (this file as its entry). */
 export async function runCeilingProcess(o: CeilingOptions, secretKey: string): Promise<CeilingResult> {
-  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, JSON.stringify(o)], {
+  // This file is TypeScript run by tsx (`npm run bench`): the child loads it the same way.
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), JSON.stringify(o)], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, AMPLITUDE_SECRET_KEY: secretKey },
   });

@@ -29,12 +29,12 @@ import { runExportProcess } from './export-process.js';
 import { count, megabytes, percent, renderMarkdown, renderText, type Row } from './table.js';
 import { s3Suite } from './s3.js';
 import { hasRedis, sharedSuite } from './shared.js';
-import { SHIPPED_NODE_OPTIONS } from './shipped.js';
+import { SHIPPED_NODE_OPTIONS } from '../src/shipped.js';
 import { writeUsersCsv } from './users.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
-const CLI = join(HERE, '..', 'cli.js');
-const OUT_DIR = join(HERE, '..', '..', 'out');
+const HERE = dirname(fileURLToPath(import.meta.url)); // bench/, run with tsx
+const CLI = join(HERE, '..', 'dist', 'cli.js');
+const OUT_DIR = join(HERE, '..', 'out');
 
 const SUITES = ['throughput', 'checkpoint', 'memory', 'rate', 's3', 'shared'] as const;
 type Suite = (typeof SUITES)[number];
