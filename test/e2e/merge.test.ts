@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/server.js';
 import { runCli, tempDir } from '../support/cli.js';
 import { fixtureEmulator, syntheticUsers } from '../support/emulator.js';
+import { runMerge } from '../../src/merge.js';
+import { MIB } from '../../src/aws/settings.js';
 import { type LocalS3, startS3 } from '../support/s3.js';
 import { recordS3 } from '../support/s3-recorder.js';
 
@@ -190,5 +192,24 @@ describe('merge with S3 (fauxqs)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/b\.csv is empty \(no header line\)/);
     expect(readdirSync(sub).sort()).toEqual(['a.csv', 'b.csv']);
+  });
+
+  it('stopped by a signal (in-process: the stop signal the CLI aborts on SIGTERM): exit 143, no object, upload aborted', async () => {
+    await s3.put('out', 'sig/a.csv', `${CSV}u1,,ok\n`);
+    const saved = { ...process.env };
+    const rec = await recordS3(s3.endpoint);
+    Object.assign(process.env, s3.env, { AWS_ENDPOINT_URL_S3: rec.endpoint });
+    const stop = new AbortController();
+    stop.abort('SIGTERM');
+    try {
+      const merging = runMerge({ inputs: ['s3://out/sig/a.csv'], output: 's3://out/sig/all.csv', s3: { pathStyle: true, partSize: 8 * MIB }, stop: stop.signal });
+      await expect(merging).rejects.toMatchObject({ exitCode: 143, message: 'merge stopped by SIGTERM: no output written' });
+    } finally {
+      process.env = saved;
+      await rec.close();
+    }
+    expect(await s3.exists('out', 'sig/all.csv')).toBe(false);
+    expect(rec.seen.some((q) => q.method === 'POST' && /^\/out\/sig\/all\.csv\?uploads/.test(q.url))).toBe(true);
+    expect(rec.seen.some((q) => q.method === 'DELETE' && /^\/out\/sig\/all\.csv\?uploadId=/.test(q.url))).toBe(true);
   });
 });
