@@ -30,7 +30,10 @@ afterAll(async () => {
 const exportShard = (i: number, n: number, ext: string) =>
   runCli(['export', '--input', input, '--output', join(dir, `shard-{shard}.${ext}`), '--api-url', emu.url, '--rate-limit', '0', '--rec-id', 'homepage,email-weekly', '--shard', `${i}/${n}`]);
 
-describe('merge', () => {
+// Each test spawns the CLI up to five times: a loaded 2-core machine needs more than the default minute.
+const SLOW = { timeout: 180_000 };
+
+describe('merge', SLOW, () => {
   it('joins the shards of a sharded export into one CSV with one header, every user once', async () => {
     for (const i of [0, 1, 2]) expect((await exportShard(i, 3, 'csv')).code).toBe(0);
     const whole = join(dir, 'whole.csv');
@@ -81,7 +84,7 @@ describe('merge', () => {
 const s3Cli = (args: string[], env: Record<string, string> = {}) => runCli([...args, '--s3-path-style'], { env: { ...s3.env, ...env } });
 const CSV = 'user_id,device_id,status\n';
 
-describe('merge with S3 (fauxqs)', () => {
+describe('merge with S3 (fauxqs)', SLOW, () => {
   it('finishes the sharded S3 workflow as the README prints it: three shard exports to s3://, then merge s3:// to s3://', async () => {
     for (const i of [0, 1, 2]) {
       const r = await s3Cli(['export', '--input', input, '--output', 's3://out/run/shard-{shard}.csv', '--api-url', emu.url, '--rate-limit', '0', '--rec-id', 'homepage,email-weekly', '--shard', `${i}/3`]);
