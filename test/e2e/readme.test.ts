@@ -173,7 +173,7 @@ describe('README', () => {
 
   for (const b of shell.filter((x) => x.marker?.mode === 'run')) {
     const first = b.text.split('\n').find((l) => l.trim() && !l.startsWith('#'))!;
-    it(`runs the block at README.md:${b.line}: ${first.slice(0, 60)}`, { timeout: 120_000 }, async () => {
+    it(`runs the block at README.md:${b.line}: ${first.slice(0, 60)}`, { timeout: 240_000 }, async () => {
       const cwd = workdir(b.marker!.arg === 'with users.csv');
       const run = spawnBlock(b, cwd);
       const code = await run.done;
