@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/server.js';
 import { runCli, tempDir } from '../support/cli.js';
 import { fixtureEmulator, syntheticUsers } from '../support/emulator.js';
+import { runMerge } from '../../src/merge.js';
+import { MIB } from '../../src/aws/settings.js';
 import { type LocalS3, startS3 } from '../support/s3.js';
 import { recordS3 } from '../support/s3-recorder.js';
 
@@ -28,7 +30,10 @@ afterAll(async () => {
 const exportShard = (i: number, n: number, ext: string) =>
   runCli(['export', '--input', input, '--output', join(dir, `shard-{shard}.${ext}`), '--api-url', emu.url, '--rate-limit', '0', '--rec-id', 'homepage,email-weekly', '--shard', `${i}/${n}`]);
 
-describe('merge', () => {
+// Each test spawns the CLI up to five times: a loaded 2-core machine needs more than the default minute.
+const SLOW = { timeout: 180_000 };
+
+describe('merge', SLOW, () => {
   it('joins the shards of a sharded export into one CSV with one header, every user once', async () => {
     for (const i of [0, 1, 2]) expect((await exportShard(i, 3, 'csv')).code).toBe(0);
     const whole = join(dir, 'whole.csv');
@@ -79,7 +84,7 @@ describe('merge', () => {
 const s3Cli = (args: string[], env: Record<string, string> = {}) => runCli([...args, '--s3-path-style'], { env: { ...s3.env, ...env } });
 const CSV = 'user_id,device_id,status\n';
 
-describe('merge with S3 (fauxqs)', () => {
+describe('merge with S3 (fauxqs)', SLOW, () => {
   it('finishes the sharded S3 workflow as the README prints it: three shard exports to s3://, then merge s3:// to s3://', async () => {
     for (const i of [0, 1, 2]) {
       const r = await s3Cli(['export', '--input', input, '--output', 's3://out/run/shard-{shard}.csv', '--api-url', emu.url, '--rate-limit', '0', '--rec-id', 'homepage,email-weekly', '--shard', `${i}/3`]);
@@ -190,5 +195,24 @@ describe('merge with S3 (fauxqs)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/b\.csv is empty \(no header line\)/);
     expect(readdirSync(sub).sort()).toEqual(['a.csv', 'b.csv']);
+  });
+
+  it('stopped by a signal (in-process: the stop signal the CLI aborts on SIGTERM): exit 143, no object, upload aborted', async () => {
+    await s3.put('out', 'sig/a.csv', `${CSV}u1,,ok\n`);
+    const saved = { ...process.env };
+    const rec = await recordS3(s3.endpoint);
+    Object.assign(process.env, s3.env, { AWS_ENDPOINT_URL_S3: rec.endpoint });
+    const stop = new AbortController();
+    stop.abort('SIGTERM');
+    try {
+      const merging = runMerge({ inputs: ['s3://out/sig/a.csv'], output: 's3://out/sig/all.csv', s3: { pathStyle: true, partSize: 8 * MIB }, stop: stop.signal });
+      await expect(merging).rejects.toMatchObject({ exitCode: 143, message: 'merge stopped by SIGTERM: no output written' });
+    } finally {
+      process.env = saved;
+      await rec.close();
+    }
+    expect(await s3.exists('out', 'sig/all.csv')).toBe(false);
+    expect(rec.seen.some((q) => q.method === 'POST' && /^\/out\/sig\/all\.csv\?uploads/.test(q.url))).toBe(true);
+    expect(rec.seen.some((q) => q.method === 'DELETE' && /^\/out\/sig\/all\.csv\?uploadId=/.test(q.url))).toBe(true);
   });
 });

@@ -2,9 +2,14 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import yargs from 'yargs';
+import { buildConfig } from '../../src/config.js';
+import { usageError } from '../../src/errors.js';
+import { mergeCommand } from '../../src/merge/command.js';
 import type { RunningEmulator } from '../../src/emulator/server.js';
 import { CLI, fixture, ROOT, tempDir } from '../support/cli.js';
 import { fixtureEmulator } from '../support/emulator.js';
+import { parseExportArgs } from '../support/export-args.js';
 
 /**
  * The README's shell commands, run as printed (as csv-parse runs the samples of its docs), so
@@ -15,7 +20,9 @@ import { fixtureEmulator } from '../support/emulator.js';
  *   succeed. `run with users.csv`: the folder also holds a copy of fixtures/users.csv.
  * - `<!-- readme-test: serve -->`: a long-lived command (the emulator): it must print a first
  *   line on stdout and still be running; then it is stopped.
- * - `<!-- readme-test: skip: REASON -->`: not run (needs a key, a cluster, Docker, S3 buckets).
+ * - `<!-- readme-test: skip: REASON -->`: not run (needs a cluster, Docker, S3 buckets, Redis);
+ *   its `amp-profile-export export|merge` lines still go through the CLI's own parser (and
+ *   export's configuration checks), so a renamed or misspelt flag fails here too.
  * A ```csv block right after a run block is a sample of its output: some file the block wrote
  * under out/ must start with exactly those lines.
  *
@@ -121,6 +128,36 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
+/**
+ * The `amp-profile-export` command lines of a block: continuation lines joined, trailing
+ * comments dropped, words split on blanks with surrounding quotes removed; leading VAR=value
+ * words become the environment.
+ */
+function cliLines(text: string): Array<{ env: Record<string, string>; args: string[] }> {
+  const out: Array<{ env: Record<string, string>; args: string[] }> = [];
+  for (const raw of text.replace(/\\\n/g, ' ').split('\n')) {
+    const words = (raw.replace(/\s+#.*$/, '').match(/'[^']*'|"[^"]*"|\S+/g) ?? []).map((w) => w.replace(/^(['"])(.*)\1$/, '$2'));
+    const env: Record<string, string> = {};
+    while (words.length > 0 && /^[A-Z_][A-Z0-9_]*=/.test(words[0]!)) {
+      const [k, ...v] = words.shift()!.split('=');
+      env[k!] = v.join('=');
+    }
+    if (words[0] === 'amp-profile-export') out.push({ env, args: words.slice(1) });
+  }
+  return out;
+}
+
+async function parseMerge(args: string[]): Promise<void> {
+  await yargs(['merge', ...args])
+    .command({ ...mergeCommand, handler: () => undefined })
+    .strict()
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw msg ? usageError(msg) : err;
+    })
+    .parseAsync();
+}
+
 describe('README', () => {
   it('marks every shell block run, serve or skip (with a reason)', () => {
     expect(shell.length).toBeGreaterThan(5);
@@ -136,7 +173,7 @@ describe('README', () => {
 
   for (const b of shell.filter((x) => x.marker?.mode === 'run')) {
     const first = b.text.split('\n').find((l) => l.trim() && !l.startsWith('#'))!;
-    it(`runs the block at README.md:${b.line}: ${first.slice(0, 60)}`, { timeout: 120_000 }, async () => {
+    it(`runs the block at README.md:${b.line}: ${first.slice(0, 60)}`, { timeout: 240_000 }, async () => {
       const cwd = workdir(b.marker!.arg === 'with users.csv');
       const run = spawnBlock(b, cwd);
       const code = await run.done;
@@ -152,6 +189,26 @@ describe('README', () => {
       }
     });
   }
+
+  it('has, in the blocks it does not run, only export and merge lines the CLI accepts', async () => {
+    const checked: string[] = [];
+    for (const b of shell.filter((x) => x.marker?.mode === 'skip')) {
+      for (const { env, args } of cliLines(b.text)) {
+        const where = `README.md:${b.line}: amp-profile-export ${args.join(' ')}`;
+        if (args[0] === 'export') {
+          const amp = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('AMP_EXPORT_')));
+          await expect(parseExportArgs(args.slice(1), amp).then((a) => buildConfig(a)), where).resolves.toBeDefined();
+        } else if (args[0] === 'merge') {
+          await expect(parseMerge(args.slice(1)), where).resolves.toBeUndefined();
+        } else {
+          throw new Error(`${where}: only export and merge lines are checked; run this block or teach the test`);
+        }
+        checked.push(args[0]!);
+      }
+    }
+    expect(checked).toContain('export');
+    expect(checked).toContain('merge');
+  });
 
   for (const b of shell.filter((x) => x.marker?.mode === 'serve')) {
     it(`starts the long-lived command at README.md:${b.line} and it prints its first line`, { timeout: 60_000 }, async () => {
