@@ -27,7 +27,8 @@ export async function openCheckpointStore(path: string, s3: S3Access | undefined
 /**
  * A checkpoint file, replaced atomically: written to a temporary file beside it, fsynced,
  * renamed over the old one, and the directory fsynced, so that a kill at any instant leaves
- * either the old checkpoint or the new one, never a mix.
+ * either the old checkpoint or the new one, never a mix. A save that fails removes its
+ * temporary file.
  */
 export class CheckpointFile implements CheckpointStore {
   constructor(readonly path: string) {}
@@ -53,14 +54,20 @@ export class CheckpointFile implements CheckpointStore {
       this.dirMade = true;
     }
     const tmp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.tmp`);
-    const fh = await open(tmp, 'w');
     try {
-      await fh.writeFile(JSON.stringify(c, null, 1));
-      await fh.sync();
-    } finally {
-      await fh.close();
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(JSON.stringify(c, null, 1));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.path);
+    } catch (err) {
+      // A full disk or a failed rename must not leave a partial copy beside the checkpoint.
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
     }
-    await rename(tmp, this.path);
     const dir = await open(dirname(this.path), 'r');
     try {
       await dir.sync();
