@@ -140,4 +140,14 @@ describe('the checkpoint file writer', () => {
     await expect(store.save(c)).rejects.toThrow();
     expect(readdirSync(dir)).toEqual(['cp.json']);
   });
+
+  it("removes a killed run's temporary file on its first save, not a running process's", async () => {
+    const dir = tempDir('ape-cp-');
+    const path = join(dir, 'cp.json');
+    const dead = `.cp.json.${2 ** 22 + 17}.tmp`; // above Linux's largest pid: no such process
+    const alive = `.cp.json.${process.ppid}.tmp`;
+    for (const f of [dead, alive, '.other.json.12.tmp']) writeFileSync(join(dir, f), '{"trunc');
+    await new CheckpointFile(path).save({ version: CHECKPOINT_VERSION } as unknown as Checkpoint);
+    expect(readdirSync(dir).sort()).toEqual([alive, '.other.json.12.tmp', 'cp.json'].sort());
+  });
 });
