@@ -14,6 +14,7 @@ import type { Logger } from './log.js';
 import { inShard } from './pipeline/shard.js';
 import { formatDuration } from './progress/format.js';
 import { checkRunFiles } from './preflight/check.js';
+import { columnsUsed } from './wiring/columns.js';
 import { openCsvSource } from './sources/csv.js';
 import { outputLayout } from './output/layout.js';
 import { openInput } from './sources/open.js';
@@ -58,6 +59,7 @@ export async function runDryRun(cfg: ExportConfig, env: DryRunEnv): Promise<numb
     deviceIdColumn: cfg.deviceIdColumn,
     name: input.name,
     reopen: input.identity ? input.stream : undefined,
+    columns: columnsUsed(cfg),
     warn: (fields, msg) => env.log.warn(fields, msg),
   });
   const doneThrough = plan.kind === 'resume' ? plan.from.input.line : plan.kind === 'complete' ? Infinity : 0;

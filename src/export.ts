@@ -13,13 +13,14 @@ import { type Counts, type RequestCounts, zeroRequests } from './pipeline/counte
 import { makeFetchUser } from './pipeline/fetch.js';
 import { Health } from './pipeline/health.js';
 import { createLimiter } from './pipeline/limiter.js';
-import { runPipeline } from './pipeline/run.js';
+import { type RunEnd, runPipeline } from './pipeline/run.js';
 import { inShard } from './pipeline/shard.js';
 import { OrderedWriter, type Position } from './pipeline/writer.js';
 import type { StartProgress } from './progress/probe.js';
 import { fingerprint } from './wiring/job.js';
 import { discardUploads, finishUploads, openErrors, openOutput } from './wiring/sinks.js';
 import type { S3SinkState } from './sinks/s3.js';
+import { columnsUsed } from './wiring/columns.js';
 import { openCsvSource } from './sources/csv.js';
 import { openInput } from './sources/open.js';
 
@@ -88,7 +89,8 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     userIdColumn: cfg.userIdColumn,
     deviceIdColumn: cfg.deviceIdColumn,
     name: input.name,
-    resume: from && { offset: from.input.offset, linesBefore: from.input.feeds, header: from.input.header },
+    resume: from && { offset: from.input.offset, linesBefore: from.input.feeds, header: from.input.header, columns: from.input.columns },
+    columns: columnsUsed(cfg),
     reopen: input.identity ? input.stream : undefined,
     warn: (fields, msg) => log.warn(fields, msg),
   });
@@ -109,7 +111,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     version: CHECKPOINT_VERSION,
     job: job!,
     done,
-    input: { offset: pos.offset, feeds: pos.feeds, line: pos.line, header: source.header },
+    input: { offset: pos.offset, feeds: pos.feeds, line: pos.line, header: source.header, ...(source.columns ? { columns: source.columns } : {}) },
     outputBytes: pos.outputBytes,
     errorsBytes: pos.errorsBytes,
     counts: pos.counts,
@@ -161,7 +163,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     rate: { limit: cfg.rateLimit, intervalMs: cfg.rateIntervalMs },
   });
 
-  let end;
+  let end: RunEnd;
   try {
     end = await runPipeline({
       rows: layout.screen ? layout.screen(source.rows) : source.rows,
@@ -180,6 +182,9 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     await limiter.stop();
     await client.close();
   }
+  // A local input changed while the run read it: exit 2 like an S3 input replaced mid-run, and
+  // the checkpoint stays unfinished, so a rerun asks for --fresh (README, Input).
+  if (end.ended === 'complete') end = await input.unchanged().then(() => end, (error: Error) => ({ ended: 'fatal' as const, error }));
   // A sink that failed mid-run (disk full) fails the final commit too: the last saved
   // checkpoint stands, and the run reports the pipeline's error, which names the file.
   let endError: Error | undefined = end.ended === 'fatal' ? end.error : undefined;

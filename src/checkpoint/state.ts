@@ -11,7 +11,13 @@ export interface Checkpoint {
   job: JobFingerprint;
   /** The whole input was exported. */
   done: boolean;
-  input: { offset: number; feeds: number; line: number; header: string[] };
+  /**
+   * Where reading resumes. `header`: the names of the input columns the output reads (ids,
+   * passthrough, a preset's email) and `columns` their positions in the input's header, so
+   * that a wide input costs the checkpoint only what the output needs; without `columns`
+   * (checkpoints written before it), `header` is the whole header.
+   */
+  input: { offset: number; feeds: number; line: number; header: string[]; columns?: number[] };
   outputBytes: number;
   errorsBytes: number;
   counts: Counts;
@@ -35,6 +41,13 @@ export interface CheckpointStore {
   remove(): Promise<void>;
 }
 
+/** The same input location whose content changed (size, mtime or ETag): its job cannot be resumed any more. */
+export function inputChanged(saved: JobFingerprint, now: JobFingerprint): boolean {
+  const [a, b] = [saved.input, now.input];
+  return a.path === b.path && (a.size !== b.size || a.mtimeMs !== b.mtimeMs || a.etag !== b.etag);
+}
+
+/** Names of what differs between two jobs, in words a person can act on; empty when equal. */
 export function differences(saved: JobFingerprint, now: JobFingerprint): string[] {
   const out: string[] = [];
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -64,6 +77,7 @@ export function invalidReason(v: unknown): string | null {
   if (!isObj(v.job) || !isObj(v.job.input)) return 'no job fingerprint';
   const i = v.input;
   if (!isObj(i) || !isNum(i.offset) || !isNum(i.feeds) || !isNum(i.line) || !Array.isArray(i.header)) return 'no input position';
+  if (i.columns !== undefined && (!Array.isArray(i.columns) || i.columns.length !== i.header.length || !i.columns.every(isNum))) return 'no input column positions';
   if (!isNum(v.outputBytes) || !isNum(v.errorsBytes)) return 'no committed output lengths';
   if (!isObj(v.counts) || typeof v.done !== 'boolean') return 'no counts';
   for (const k of ['outputState', 'errorsState'] as const) {

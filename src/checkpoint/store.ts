@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { needS3, type S3Access } from '../aws/s3client.js';
 import { isS3Url, parseS3Url } from '../aws/s3url.js';
@@ -20,7 +20,8 @@ export async function openCheckpointStore(path: string, s3: S3Access | undefined
 /**
  * A checkpoint file, replaced atomically: written to a temporary file beside it, fsynced,
  * renamed over the old one, and the directory fsynced, so that a kill at any instant leaves
- * either the old checkpoint or the new one, never a mix.
+ * either the old checkpoint or the new one, never a mix. A save that fails removes its
+ * temporary file; the first save removes those of killed runs.
  */
 export class CheckpointFile implements CheckpointStore {
   constructor(readonly path: string) {}
@@ -43,17 +44,24 @@ export class CheckpointFile implements CheckpointStore {
     // Like the output's: `--checkpoint state/x.json` creates state/ on the first save.
     if (!this.dirMade) {
       await mkdir(dirname(this.path), { recursive: true });
+      await this.removeStaleTemps();
       this.dirMade = true;
     }
     const tmp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.tmp`);
-    const fh = await open(tmp, 'w');
     try {
-      await fh.writeFile(JSON.stringify(c, null, 1));
-      await fh.sync();
-    } finally {
-      await fh.close();
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(JSON.stringify(c, null, 1));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.path);
+    } catch (err) {
+      // A full disk or a failed rename must not leave a partial copy beside the checkpoint.
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
     }
-    await rename(tmp, this.path);
     const dir = await open(dirname(this.path), 'r');
     try {
       await dir.sync();
@@ -64,5 +72,30 @@ export class CheckpointFile implements CheckpointStore {
 
   async remove(): Promise<void> {
     await rm(this.path, { force: true });
+  }
+
+  /**
+   * Temporary files of earlier runs killed while saving (SIGKILL, out of memory): removed when
+   * the process named in them no longer runs here. One that runs (or that this host cannot
+   * tell about) keeps its file.
+   */
+  private async removeStaleTemps(): Promise<void> {
+    const prefix = `.${basename(this.path)}.`;
+    const names = await readdir(dirname(this.path)).catch(() => []);
+    for (const name of names) {
+      if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+      const pid = Number(name.slice(prefix.length, -'.tmp'.length));
+      if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || running(pid)) continue;
+      await rm(join(dirname(this.path), name), { force: true }).catch(() => undefined);
+    }
+  }
+}
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ExitError, inputError } from '../errors.js';
+import { keptColumns, MAX_COLUMNS, project } from './columns.js';
 import { readRecords } from './records.js';
 
 /** An input row with an id: one request. */
@@ -9,7 +10,7 @@ export interface UserRow {
   line: number;
   user_id: string;
   device_id: string;
-  /** All fields of the row, for columns carried through. */
+  /** The row's cells in the source's `header` columns (the ones the output reads), for columns carried through. */
   fields: string[];
   /** Byte offset just past this record: where a resumed read starts. */
   end: number;
@@ -36,8 +37,17 @@ export interface CsvSourceOptions {
   deviceIdColumn: string;
   /** Where the input name is reported in errors. */
   name: string;
-  /** A resumed read: the stream starts at `offset`, after the header, with `linesBefore` line feeds behind it. */
-  resume?: { offset: number; linesBefore: number; header: string[] } | undefined;
+  /**
+   * A resumed read: the stream starts at `offset`, after the header, with `linesBefore` line
+   * feeds behind it; `header` and `columns` as the first run's source gave them (`columns`
+   * absent: `header` is the whole header, as checkpoints written before it kept it).
+   */
+  resume?: { offset: number; linesBefore: number; header: string[]; columns?: number[] | undefined } | undefined;
+  /**
+   * Input columns the output reads besides the ids (`columnsUsed`): rows keep only those
+   * cells. Absent: every cell is kept.
+   */
+  columns?: string[] | undefined;
   /** Opens the input again at a byte offset, to read on past an unreadable record; absent for stdin. */
   reopen?: ((offset: number) => Readable) | undefined;
   /** Warnings about the input as a whole (an id column named twice, no users). */
@@ -45,7 +55,10 @@ export interface CsvSourceOptions {
 }
 
 export interface UserSource {
+  /** The column names rows carry (the ids and the columns asked for), in input order. */
   header: string[];
+  /** Where `header`'s columns sit in the input's header; null when rows carry every column. */
+  columns: number[] | null;
   /** Byte offset just past the header record, and the line feeds before it. */
   headerEnd: number;
   headerFeeds: number;
@@ -63,17 +76,31 @@ const MAX_ID_CHARS = 1024;
  * spreadsheet exports pad them; Amplitude ids with edge spaces are not a thing people mean).
  * The header is read before this returns, so a file with no id column, or one that is not
  * CSV at all, fails before any request is sent. Unusable records become bad items; see
- * records.ts for how reading goes on after one that cannot be parsed.
+ * records.ts for how reading goes on after one that cannot be parsed. A NUL in any cell the
+ * output reads makes the row unusable wherever it is (the first bytes of the file are refused
+ * whole as binary, see sniff.ts): email tools' importers cut a cell at a NUL or refuse it.
  */
 export async function openCsvSource(stream: Readable, opts: CsvSourceOptions): Promise<UserSource> {
   const { name, resume } = opts;
-  const records = readRecords(stream, { offset: resume?.offset ?? 0, linesBefore: resume?.linesBefore ?? 0, sniff: !resume, reopen: opts.reopen });
+  const ids = [opts.userIdColumn, opts.deviceIdColumn];
+  // Decided on the header record inside the parser, so that no row is ever held whole.
+  let kept: number[] | null | undefined = resume ? (resume.columns ?? (opts.columns ? keptColumns(resume.header, ids, opts.columns) : null)) : undefined;
+  const narrow = (record: string[]): string[] => {
+    if (kept === undefined) {
+      // Thrown inside the parser: it stops at the header instead of parsing rows ahead.
+      if (record.length > MAX_COLUMNS) throw tooWide(name, record.length);
+      kept = opts.columns ? keptColumns(record, ids, opts.columns) : null;
+      return record;
+    }
+    return kept ? project(record, kept) : record;
+  };
+  const records = readRecords(stream, { offset: resume?.offset ?? 0, linesBefore: resume?.linesBefore ?? 0, sniff: !resume, reopen: opts.reopen, project: narrow });
 
   let header: string[];
   let headerEnd = resume?.offset ?? 0;
   let headerFeeds = resume?.linesBefore ?? 0;
   if (resume) {
-    header = resume.header;
+    header = resume.columns || !kept ? resume.header : project(resume.header, kept);
   } else {
     const first = await next(records, name);
     if (!first) throw inputError(`${name}: the file is empty (a header row with ${opts.userIdColumn} or ${opts.deviceIdColumn} is needed)`);
@@ -81,10 +108,11 @@ export async function openCsvSource(stream: Readable, opts: CsvSourceOptions): P
       void records.return(undefined);
       throw inputError(`${name}: the header row (line ${first.line}) cannot be read: ${first.reason.replace(/^unreadable row: /, '')}`);
     }
-    header = first.fields.map((h) => h.trim());
+    header = (kept ? project(first.fields, kept) : first.fields).map((h) => h.trim());
     headerEnd = first.end;
     headerFeeds = first.endFeeds;
   }
+  const columns = kept ?? null;
   const userIdx = header.indexOf(opts.userIdColumn);
   const deviceIdx = header.indexOf(opts.deviceIdColumn);
   if (userIdx < 0 && deviceIdx < 0) {
@@ -94,8 +122,8 @@ export async function openCsvSource(stream: Readable, opts: CsvSourceOptions): P
       `${name}: no ${opts.userIdColumn} or ${opts.deviceIdColumn} column in the header (${header.slice(0, 8).join(',')}${header.length > 8 ? ',…' : ''}); rename with --user-id-column/--device-id-column`,
     );
   }
-  for (const column of new Set([opts.userIdColumn, opts.deviceIdColumn])) {
-    const at = header.flatMap((h, i) => (h === column ? [i + 1] : []));
+  for (const column of new Set(ids)) {
+    const at = header.flatMap((h, i) => (h === column ? [(columns ? columns[i]! : i) + 1] : []));
     if (at.length > 1) opts.warn?.({ column, positions: at }, `the header names ${column} ${at.length} times: using the first (column ${at[0]})`);
   }
 
@@ -112,9 +140,16 @@ export async function openCsvSource(stream: Readable, opts: CsvSourceOptions): P
         const { fields, line, end, endFeeds } = r;
         const user_id = (userIdx >= 0 ? fields[userIdx] : undefined)?.trim() ?? '';
         const device_id = (deviceIdx >= 0 ? fields[deviceIdx] : undefined)?.trim() ?? '';
-        const problem = !user_id && !device_id ? `no ${opts.userIdColumn} or ${opts.deviceIdColumn}` : (idProblem(user_id) ?? idProblem(device_id));
+        const nulAt = fields.findIndex((f) => f.includes('\0'));
+        const problem =
+          nulAt >= 0
+            ? `NUL byte in ${header[nulAt] || `column ${(columns ? columns[nulAt]! : nulAt) + 1}`} (binary data in a text file)`
+            : !user_id && !device_id
+              ? `no ${opts.userIdColumn} or ${opts.deviceIdColumn}`
+              : (idProblem(user_id) ?? idProblem(device_id));
         if (problem) {
-          yield { kind: 'bad', line, user_id, device_id, reason: problem, end, endFeeds };
+          // U+FFFD in the errors file: a NUL there would make it refused as binary when rerun.
+          yield { kind: 'bad', line, user_id: user_id.replaceAll('\0', '\uFFFD'), device_id: device_id.replaceAll('\0', '\uFFFD'), reason: problem, end, endFeeds };
         } else {
           users++;
           yield { kind: 'user', line, user_id, device_id, fields, end, endFeeds };
@@ -126,7 +161,13 @@ export async function openCsvSource(stream: Readable, opts: CsvSourceOptions): P
     }
     if (!resume && users === 0) opts.warn?.({ input: name }, 'no users in the input');
   }
-  return { header, headerEnd, headerFeeds, rows: rows() };
+  return { header, columns, headerEnd, headerFeeds, rows: rows() };
+}
+
+function tooWide(name: string, width: number): ExitError {
+  return inputError(
+    `${name}: the header row has ${width.toLocaleString('en-US')} columns, more than the ${MAX_COLUMNS.toLocaleString('en-US')} read (the widest sheet a spreadsheet saves): is it the users file, with line ends after the header?`,
+  );
 }
 
 /** Why an id cannot be requested, or null. */

@@ -8,4 +8,9 @@ export interface OpenedInput {
   identity: JobFingerprint['input'] | null;
   /** Opens the byte stream from `offset` (a resume seeks instead of re-reading). */
   stream(offset?: number): Readable;
+  /**
+   * Throws (exit 2) when the input is no longer the one `identity` describes: called at the
+   * end of a run, so that rows appended or changed while it ran are not left out in silence.
+   */
+  unchanged(): Promise<void>;
 }

@@ -31,6 +31,12 @@ export interface ReadOptions {
   sniff: boolean;
   /** Opens the input again at a byte offset (a file); absent for stdin, which cannot seek. */
   reopen?: ((offset: number) => Readable) | undefined;
+  /**
+   * Narrows each record (blank lines aside) as the parser makes it, before it is buffered: a
+   * row of a million cells must not wait in the parser's queue whole. Line counting sees the
+   * whole record first.
+   */
+  project?: ((record: string[]) => string[]) | undefined;
 }
 
 /** Largest record accepted (bytes); a longer one is reported, not buffered without end. */
@@ -45,8 +51,8 @@ const MAX_RECORD_BYTES = 8 * 1024 * 1024;
  * seek, so there the parser goes on as csv-parse can, and the reason says which lines were lost.
  */
 export function readRecords(stream: Readable, o: ReadOptions): AsyncGenerator<CsvRecord | Unreadable> {
-  const first = segment(stream, o.offset, o.linesBefore, o.sniff);
-  return o.reopen ? restarting(first, o.reopen) : unseekable(first);
+  const first = segment(stream, o.offset, o.linesBefore, o.sniff, o.project);
+  return o.reopen ? restarting(first, o.reopen, o.project) : unseekable(first);
 }
 
 /** A record that failed: where it starts, and the reader's position before it. */
@@ -65,9 +71,16 @@ interface Ended {
   lastLine: number;
 }
 
-type Parsed = { record: string[]; info: Info } | { broken: CsvError };
+/** `feeds`: line feeds inside the record's quoted fields, counted before it was narrowed. */
+type Parsed = { record: string[]; info: Info; feeds?: number } | { broken: CsvError };
 
-async function* segment(stream: Readable, base: number, feedsBefore: number, sniff: boolean): AsyncGenerator<CsvRecord | Broken | Ended> {
+async function* segment(
+  stream: Readable,
+  base: number,
+  feedsBefore: number,
+  sniff: boolean,
+  project: ((record: string[]) => string[]) | undefined,
+): AsyncGenerator<CsvRecord | Broken | Ended> {
   const lines = new LineIndex(base, feedsBefore);
   const parser = parse({
     bom: base === 0,
@@ -85,6 +98,7 @@ async function* segment(stream: Readable, base: number, feedsBefore: number, sni
       if (err) parser.push({ broken: err } satisfies Parsed);
       return undefined;
     },
+    ...(project ? { on_record: narrowing(project) } : {}),
   });
   const sniffer = sniff ? new Sniff() : undefined;
   for (const s of [stream, sniffer, lines]) s?.on('error', (err) => parser.destroy(err));
@@ -103,10 +117,10 @@ async function* segment(stream: Readable, base: number, feedsBefore: number, sni
       const end = base + info.bytes_records;
       // The last line of the record, less the line feeds inside its quoted fields: exact with
       // CRLF, blank lines and skipped records (csv-parse's `info.lines` is not).
-      const line = 1 + lines.feedsBefore(end - 1) - innerFeeds(record);
+      const line = 1 + lines.feedsBefore(end - 1) - (p.feeds ?? innerFeeds(record));
       lastEnd = end;
       blankBefore = info.empty_lines;
-      if (record.length === 1 && record[0]!.trim() === '') continue;
+      if (isBlank(record)) continue;
       yield { kind: 'record', fields: record, line, end, endFeeds: lines.feedsBefore(end) };
     }
     yield { kind: 'ended', lastLine: lines.linesSeen };
@@ -118,8 +132,18 @@ async function* segment(stream: Readable, base: number, feedsBefore: number, sni
   }
 }
 
+/** csv-parse's record hook: with `info`, it is handed the {record, info} about to be pushed. */
+function narrowing(project: (record: string[]) => string[]): (record: string[]) => string[] {
+  const hook = (p: { record: string[]; info: Info }): Parsed => (isBlank(p.record) ? p : { info: p.info, record: project(p.record), feeds: innerFeeds(p.record) });
+  return hook as unknown as (record: string[]) => string[];
+}
+
 /** A file: each unreadable record is reported, and a fresh parser starts on the next line. */
-async function* restarting(first: AsyncGenerator<CsvRecord | Broken | Ended>, reopen: (offset: number) => Readable): AsyncGenerator<CsvRecord | Unreadable> {
+async function* restarting(
+  first: AsyncGenerator<CsvRecord | Broken | Ended>,
+  reopen: (offset: number) => Readable,
+  project: ((record: string[]) => string[]) | undefined,
+): AsyncGenerator<CsvRecord | Unreadable> {
   for (let events = first; ; ) {
     let broken: Broken | undefined;
     for await (const e of events) {
@@ -137,7 +161,7 @@ async function* restarting(first: AsyncGenerator<CsvRecord | Broken | Ended>, re
       return;
     }
     yield { kind: 'unreadable', line: broken.line, reason: reasonFor(broken.err), end: next, endFeeds: broken.line };
-    events = segment(reopen(next), next, broken.line, false);
+    events = segment(reopen(next), next, broken.line, false, project);
   }
 }
 
@@ -181,6 +205,11 @@ const WHAT: Record<string, string> = {
 
 function reasonFor(err: CsvError): string {
   return `unreadable row: ${WHAT[err.code] ?? err.message.split(':')[0]!.toLowerCase()} (${err.code})`;
+}
+
+/** A whitespace-only line: skipped like a blank one. */
+function isBlank(record: string[]): boolean {
+  return record.length === 1 && record[0]!.trim() === '';
 }
 
 function innerFeeds(record: string[]): number {

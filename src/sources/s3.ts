@@ -37,6 +37,8 @@ export async function openS3Input(loc: S3Location, s3: S3Access, rangeBytes = RA
     name: loc.url,
     identity: { path: loc.url, size, etag },
     stream: (offset = 0) => Readable.from(ranges(loc, s3, etag, size, offset, rangeBytes), { objectMode: false }),
+    // Every range is read with If-Match: a replaced object has already stopped the run.
+    unchanged: async () => undefined,
   };
 }
 
@@ -91,6 +93,6 @@ async function readRange(loc: S3Location, s3: S3Access, etag: string, first: num
 /** Exit 2: the input is not the one the run (and its checkpoint) started with. */
 function changed(loc: S3Location, etag: string, now?: string): ExitError {
   return inputError(
-    `${loc.url}: the object changed during the run (ETag ${etag} when it started${now ? `, ${now} now` : ''}): its rows would mix two files; rerun to export the new one (the checkpoint will ask for --fresh)`,
+    `${loc.url}: the object changed during the run (ETag ${etag} when it started${now ? `, ${now} now` : ''}): its rows would mix two files; rerun with --fresh to export the new one`,
   );
 }
