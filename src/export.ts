@@ -6,6 +6,7 @@ import { planStart } from './checkpoint/plan.js';
 import { type ExportConfig, locationName } from './config.js';
 import { describe, ExitCode, ExitError, outputError } from './errors.js';
 import { sleep } from './api/retry.js';
+import { checkedRoute } from './net/preflight.js';
 import type { Logger } from './log.js';
 import { outputLayout } from './output/layout.js';
 import { type Counts, type RequestCounts, zeroRequests } from './pipeline/counters.js';
@@ -51,6 +52,8 @@ export const CHECKPOINT_INTERVAL_MS = 1000;
 export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<ExportResult> {
   const started = performance.now();
   const log = env.log;
+  // Before anything is read or written: a proxy that is down or refuses us is exit 2 now.
+  const apiProxy = await checkedRoute(cfg.apiUrl, 'Profile API', log);
   const s3 = await s3For(cfg);
   const input = await openInput(cfg.input, process.stdin, s3);
   const resumable = cfg.checkpointPath !== null && input.identity !== null;
@@ -97,7 +100,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     : OrderedWriter.fresh(out, errors, rows, source.headerEnd, source.headerFeeds);
   if (from) log.info({ checkpoint: store!.path, line: from.input.line, users: from.counts.users }, 'resuming from checkpoint');
 
-  const client = new ProfileClient({ apiUrl: cfg.apiUrl, secretKey: env.secretKey, query: cfg.query, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs });
+  const client = new ProfileClient({ apiUrl: cfg.apiUrl, secretKey: env.secretKey, query: cfg.query, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs, proxy: apiProxy });
   const fetchUser = makeFetchUser({ attempt: (u, s) => client.attempt(u, s), limiter, query: cfg.query, maxRetries: cfg.maxRetries, counts: requests, log, health: new Health() });
 
   const requestsBefore = from?.requests ?? 0;

@@ -1,0 +1,73 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { isIPv6 } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Agent, type AgentConnectOpts } from 'agent-base';
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import { proxyFor, type Env, type ProxyRoute } from './proxy-env.js';
+import { proxyUnreachable, tunnelRefused } from './proxy-errors.js';
+
+/** The AWS SDK's own default: keep-alive, at most 50 sockets per host. */
+const AGENT_OPTIONS: http.AgentOptions = { keepAlive: true, maxSockets: 50 };
+
+/**
+ * A node:http(s) agent for the AWS SDK that decides per request, from the environment, whether
+ * to tunnel through the proxy (https-proxy-agent: CONNECT, then TLS for https endpoints) or to
+ * connect directly (NO_PROXY). The SDK reads no proxy variables itself. Tunnelled sockets are
+ * pooled with keep-alive like direct ones: one CONNECT serves many requests.
+ * A refused tunnel is a ProxyError (one line, exit 2), not the proxy's HTML page given to the SDK
+ * as if S3 had answered it.
+ */
+export class EnvProxyAgent extends Agent {
+  private readonly direct = { http: new http.Agent(AGENT_OPTIONS), https: new https.Agent(AGENT_OPTIONS) };
+  private readonly tunnels = new Map<string, HttpsProxyAgent<string>>();
+
+  constructor(private readonly env: Env = process.env) {
+    super(AGENT_OPTIONS);
+  }
+
+  /** True when some request could go through a proxy: without one this agent is not needed. */
+  static wanted(env: Env = process.env): boolean {
+    return ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'all_proxy', 'ALL_PROXY'].some((v) => (env[v] ?? '').trim() !== '');
+  }
+
+  async connect(req: http.ClientRequest, opts: AgentConnectOpts): Promise<Duplex | http.Agent> {
+    const host = opts.host ?? 'localhost';
+    const target = new URL(`${opts.secureEndpoint ? 'https' : 'http'}://${isIPv6(host) ? `[${host}]` : host}:${opts.port}`);
+    const route = proxyFor(target, this.env);
+    if (!route) return opts.secureEndpoint ? this.direct.https : this.direct.http;
+    const tunnel = this.tunnelAgent(route);
+    let answer: { statusCode: number; statusText: string } | undefined;
+    const onConnect = (c: { statusCode: number; statusText: string }) => (answer = c);
+    req.once('proxyConnect', onConnect);
+    let socket: Duplex;
+    try {
+      socket = await tunnel.connect(req, opts);
+    } catch (err) {
+      throw proxyUnreachable(route, err);
+    } finally {
+      req.off('proxyConnect', onConnect);
+    }
+    if (answer && answer.statusCode !== 200) {
+      socket.destroy();
+      throw tunnelRefused(route, `${target.hostname}:${opts.port}`, answer.statusCode, answer.statusText);
+    }
+    return socket;
+  }
+
+  private tunnelAgent(route: ProxyRoute): HttpsProxyAgent<string> {
+    let agent = this.tunnels.get(route.proxy.href);
+    if (!agent) {
+      agent = new HttpsProxyAgent(route.proxy.href, AGENT_OPTIONS);
+      this.tunnels.set(route.proxy.href, agent);
+    }
+    return agent;
+  }
+
+  override destroy(): void {
+    super.destroy();
+    this.direct.http.destroy();
+    this.direct.https.destroy();
+    for (const t of this.tunnels.values()) t.destroy();
+  }
+}
