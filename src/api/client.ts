@@ -78,8 +78,8 @@ export class ProfileClient {
       // The proxy took the credentials at the start and refuses them now (rotated password): no
       // user gets through it any more, so stop rather than fail every user.
       const proxyStatus = tunnelStatus(err);
-      if (proxyStatus === 407 && this.opts.proxy) {
-        return { kind: 'fatal', error: tunnelRefused(this.opts.proxy, `${this.opts.apiUrl.host}`, 407) };
+      if ((proxyStatus === 407 || proxyStatus === 401) && this.opts.proxy) {
+        return { kind: 'fatal', error: tunnelRefused(this.opts.proxy, this.opts.apiUrl.host, proxyStatus) };
       }
       return { kind: 'retry', reason: networkReason(err), status: null, throttled: false };
     }

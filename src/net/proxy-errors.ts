@@ -24,7 +24,7 @@ const where = (r: ProxyRoute) => `the proxy ${r.shown} (from ${r.variable})`;
 /** The proxy answered CONNECT with something other than 200. */
 export function tunnelRefused(route: ProxyRoute, target: string, status: number, statusText = ''): ProxyError {
   const answer = `${status}${statusText ? ` ${statusText}` : ''}`;
-  if (status === 407) {
+  if (status === 407 || status === 401) {
     return new ProxyError('proxy', `${where(route)} answered ${answer} to a tunnel to ${target}: check the user and password in ${route.variable}`, status);
   }
   if (status >= 500) {
