@@ -81,6 +81,15 @@ export class ProfileClient {
       if ((proxyStatus === 407 || proxyStatus === 401) && this.opts.proxy) {
         return { kind: 'fatal', error: tunnelRefused(this.opts.proxy, this.opts.apiUrl.host, proxyStatus) };
       }
+      // An untrusted certificate is the same for every user and every retry: a TLS-inspecting
+      // proxy or a private CA that Node does not know. Say so once instead of failing everyone.
+      const cert = certificateError(err);
+      if (cert) {
+        return {
+          kind: 'fatal',
+          error: new ExitError('api_url', `the certificate of ${this.origin} is not trusted (${cert}): if a company proxy or a private CA signs it, point NODE_EXTRA_CA_CERTS at that CA's PEM file`),
+        };
+      }
       return { kind: 'retry', reason: networkReason(err), status: null, throttled: false };
     }
     const a = this.classify(status, body, retryAfter, location);
@@ -136,6 +145,25 @@ export function retryAfterMs(value: string | undefined, now = Date.now()): numbe
   if (Number.isFinite(s) && s >= 0) return s * 1000;
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+const CERT_ERRORS = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** The TLS verification code of a connection error, if that is what it is. */
+function certificateError(err: unknown): string | undefined {
+  for (let e = err as { code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (e.code && CERT_ERRORS.has(e.code)) return e.code;
+  }
+  return undefined;
 }
 
 /** The status undici's ProxyAgent reports when the proxy refuses a tunnel ("Proxy response (407) !== 200"). */

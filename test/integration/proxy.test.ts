@@ -109,6 +109,15 @@ describe.skipIf(skip)('behind an egress proxy (tinyproxy with a password)', () =
     }
   });
 
+  it('without NODE_EXTRA_CA_CERTS the private CA is not trusted: exit 2, one line naming it, no user failed', async () => {
+    const output = join(dir, 'untrusted.csv');
+    const r = await run(exportArgs(['--input', users, '--output', output]), { https_proxy: proxy.url, NODE_EXTRA_CA_CERTS: undefined });
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr.split('\n').filter((l) => !l.startsWith('{')).join('\n'))).toMatch(/^amp-profile-export: the certificate of https:\/\/127\.0\.0\.1:\d+ is not trusted \([A-Z_]+\): .*NODE_EXTRA_CA_CERTS/);
+    const errors = existsSync(`${output}.errors.csv`) ? readFileSync(`${output}.errors.csv`, 'utf8').trim().split('\n') : [];
+    expect(errors.length).toBeLessThanOrEqual(1); // a header at most: no user was marked failed
+  });
+
   it('a wrong proxy password is one line and exit 2 before any request or file', async () => {
     emu.resetStats();
     const output = join(dir, 'refused.csv');
