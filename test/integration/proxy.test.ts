@@ -133,6 +133,15 @@ describe.skipIf(skip)('behind an egress proxy (tinyproxy with a password)', () =
   });
 });
 
+describe.skipIf(skip)('a proxy that cannot reach the API', () => {
+  it('a 5xx answer to the tunnel is an outage: exit 5, one line, rerun later', async () => {
+    const closed = await freePort();
+    const r = await run(['export', '--api-url', `https://127.0.0.1:${closed}`, '--input', users, '--output', join(dir, 'outage.csv')], { https_proxy: proxy.url });
+    expect(r.code).toBe(5);
+    expect(oneLine(r.stderr)).toMatch(new RegExp(`^amp-profile-export: the proxy http://\\[REDACTED\\]@127\\.0\\.0\\.1:${proxy.port} \\(from https_proxy\\) could not open a tunnel to 127\\.0\\.0\\.1:${closed} \\(5\\d\\d\\); rerun the same command when it can$`));
+  });
+});
+
 describe.skipIf(skip)('a proxy that refuses (a CONNECT proxy in the test)', () => {
   it('407 to the Profile API tunnel: exit 2, one line, no request reached the API', async () => {
     const strict = await startConnectProxy('svc:right-pw');
@@ -179,6 +188,10 @@ describe.skipIf(skip)('a proxy that refuses (a CONNECT proxy in the test)', () =
     expect(oneLine(r.stderr)).toBe(`amp-profile-export: cannot connect to the proxy http://[REDACTED]@127.0.0.1:${port} (from https_proxy): ECONNREFUSED; check https_proxy`);
     expect(emu.stats().requests).toBe(0);
     expect(existsSync(output)).toBe(false);
+    // The dry run checks the same way.
+    const dry = await run(exportArgs(['--input', users, '--output', output, '--dry-run']), { https_proxy: `http://127.0.0.1:${port}` });
+    expect(dry.code).toBe(2);
+    expect(oneLine(dry.stderr)).toBe(`amp-profile-export: cannot connect to the proxy http://127.0.0.1:${port} (from https_proxy): ECONNREFUSED; check https_proxy`);
   });
 
   it('counts tunnels on its own: 300 requests through few CONNECTs (keep-alive inside the tunnel)', async () => {
