@@ -13,9 +13,14 @@ export class ProxyError extends ExitError {
     message: string,
     /** The proxy's answer to CONNECT, when it answered. */
     readonly status?: number,
+    /** The network error underneath: the AWS SDK retries on it (it follows `cause`), as on a direct connection. */
+    cause?: unknown,
   ) {
     super(code, message);
     this.name = 'ProxyError';
+    if (cause !== undefined) this.cause = cause;
+    // A 5xx from the proxy is an outage on its far side: the AWS SDK retries it like a 5xx from S3.
+    if (code === 'unavailable') Object.assign(this, { $retryable: {} });
   }
 }
 
@@ -37,5 +42,5 @@ export function tunnelRefused(route: ProxyRoute, target: string, status: number,
 export function proxyUnreachable(route: ProxyRoute, err: unknown): ProxyError {
   const e = err as { code?: string; name?: string };
   const why = e.code ?? (e.name === 'TimeoutError' || e.name === 'AbortError' ? 'no answer' : e.name ?? 'error');
-  return new ProxyError('proxy', `cannot connect to ${where(route)}: ${why}; check ${route.variable}`);
+  return new ProxyError('proxy', `cannot connect to ${where(route)}: ${why}; check ${route.variable}`, undefined, err);
 }
