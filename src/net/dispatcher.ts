@@ -17,5 +17,11 @@ export interface PoolOptions {
  */
 export function dispatcherFor(origin: URL, opts: PoolOptions, route: ProxyRoute | null): Dispatcher {
   if (!route) return new Pool(origin.origin, opts);
-  return new ProxyAgent({ uri: route.proxy.href, ...opts });
+  return new ProxyAgent({
+    uri: route.proxy.href,
+    ...opts,
+    // The CONNECT itself waits no longer than a request would (undici's default is 5 minutes):
+    // a proxy that accepts connections but never answers is a retry after --timeout, not a stall.
+    clientFactory: (origin, o) => new Pool(origin, { ...o, headersTimeout: opts.headersTimeout }),
+  });
 }

@@ -7,6 +7,12 @@ import { HttpsProxyAgent } from 'https-proxy-agent';
 import { proxyFor, type Env, type ProxyRoute } from './proxy-env.js';
 import { proxyUnreachable, tunnelRefused } from './proxy-errors.js';
 
+/**
+ * How long the proxy has to open a tunnel. The SDK's connectionTimeout starts only once a socket
+ * is handed over, after the CONNECT: without this a proxy that never answers would hang S3.
+ */
+export const TUNNEL_TIMEOUT_MS = 10_000;
+
 /** The AWS SDK's own default: keep-alive, at most 50 sockets per host. */
 const AGENT_OPTIONS: http.AgentOptions = { keepAlive: true, maxSockets: 50 };
 
@@ -22,7 +28,10 @@ export class EnvProxyAgent extends Agent {
   private readonly direct = { http: new http.Agent(AGENT_OPTIONS), https: new https.Agent(AGENT_OPTIONS) };
   private readonly tunnels = new Map<string, HttpsProxyAgent<string>>();
 
-  constructor(private readonly env: Env = process.env) {
+  constructor(
+    private readonly env: Env = process.env,
+    private readonly tunnelTimeoutMs = TUNNEL_TIMEOUT_MS,
+  ) {
     super(AGENT_OPTIONS);
   }
 
@@ -41,11 +50,21 @@ export class EnvProxyAgent extends Agent {
     const onConnect = (c: { statusCode: number; statusText: string }) => (answer = c);
     req.once('proxyConnect', onConnect);
     let socket: Duplex;
+    let timer: NodeJS.Timeout | undefined;
+    const connecting = tunnel.connect(req, opts);
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // The tunnel may still open later: close it then.
+        void connecting.then((s) => s.destroy(), () => undefined);
+        reject(Object.assign(new Error(`no answer to CONNECT within ${this.tunnelTimeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      }, this.tunnelTimeoutMs);
+    });
     try {
-      socket = await tunnel.connect(req, opts);
+      socket = await Promise.race([connecting, timeout]);
     } catch (err) {
       throw proxyUnreachable(route, err);
     } finally {
+      clearTimeout(timer);
       req.off('proxyConnect', onConnect);
     }
     if (answer && answer.statusCode !== 200) {

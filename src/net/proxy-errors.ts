@@ -40,7 +40,8 @@ export function tunnelRefused(route: ProxyRoute, target: string, status: number,
 
 /** The proxy itself could not be reached (refused, unknown host, timeout). */
 export function proxyUnreachable(route: ProxyRoute, err: unknown): ProxyError {
-  const e = err as { code?: string; name?: string };
-  const why = e.code ?? (e.name === 'TimeoutError' || e.name === 'AbortError' ? 'no answer' : e.name ?? 'error');
+  const e = err as { code?: unknown; name?: string };
+  // A DOMException (the preflight's timeout) has a numeric legacy `code`: not a reason.
+  const why = typeof e.code === 'string' ? e.code : e.name === 'TimeoutError' || e.name === 'AbortError' ? 'no answer' : (e.name ?? 'error');
   return new ProxyError('proxy', `cannot connect to ${where(route)}: ${why}; check ${route.variable}`, undefined, err);
 }

@@ -3,7 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProfileClient } from '../../src/api/client.js';
 import type { ProfileQuery } from '../../src/api/types.js';
 import type { RunningEmulator } from '../../src/emulator/server.js';
+import { createServer, type Socket } from 'node:net';
+import { createLogger } from '../../src/log.js';
 import { EnvProxyAgent } from '../../src/net/node-agent.js';
+import { checkedRoute } from '../../src/net/preflight.js';
 import { proxyFor } from '../../src/net/proxy-env.js';
 import { ProxyError } from '../../src/net/proxy-errors.js';
 import { fixtureEmulator } from '../support/emulator.js';
@@ -112,6 +115,47 @@ describe('AWS SDK through the proxy agent', () => {
     try {
       await expect(client.send(new PutObjectCommand({ Bucket: 'bucket', Key: 'no', Body: 'x' }))).rejects.toSatisfy(
         (err: Error) => err instanceof ProxyError && /answered 407 Proxy Authentication Required to a tunnel to 127\.0\.0\.1:\d+: check the user and password in http_proxy$/.test(err.message),
+      );
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+describe('a proxy that accepts connections and never answers', () => {
+  let silent: ReturnType<typeof createServer>;
+  const held = new Set<Socket>();
+  let url: string;
+  beforeAll(async () => {
+    silent = createServer((s) => void held.add(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    url = `http://svc:pw-123@127.0.0.1:${(silent.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    for (const s of held) s.destroy();
+    await new Promise((r) => silent.close(r));
+  });
+
+  it('the preflight gives up after its timeout: one line, exit 2', async () => {
+    const log = createLogger({ level: 'silent' });
+    const err = await checkedRoute(new URL('https://profile-api.example'), 'Profile API', log, { https_proxy: url }, 300).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProxyError);
+    expect((err as ProxyError).exitCode).toBe(2);
+    expect((err as Error).message).toMatch(/^cannot connect to the proxy http:\/\/\[REDACTED\]@127\.0\.0\.1:\d+ \(from https_proxy\): no answer; check https_proxy$/);
+  });
+
+  it('S3 through it fails after the tunnel timeout (retried as a timeout), instead of hanging', async () => {
+    const client = new S3Client({
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      maxAttempts: 2,
+      credentials: { accessKeyId: 'test-key', secretAccessKey: 'test-secret' },
+      requestHandler: { httpAgent: new EnvProxyAgent({ http_proxy: url }, 300) },
+    });
+    try {
+      await expect(client.send(new PutObjectCommand({ Bucket: 'bucket', Key: 'hang', Body: 'x' }))).rejects.toSatisfy(
+        (err: Error) => err instanceof ProxyError && /: ETIMEDOUT; check http_proxy$/.test(err.message),
       );
     } finally {
       client.destroy();
