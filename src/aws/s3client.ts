@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ExportConfig } from '../config.js';
-import { EnvProxyAgent } from '../net/node-agent.js';
+import type { EnvProxyAgent } from '../net/node-agent.js';
+import { proxyConfigured } from '../net/proxy-env.js';
 import { ProxyError } from '../net/proxy-errors.js';
 import { isS3Url, parseS3Url } from './s3url.js';
 import type { S3Settings, Sse } from './settings.js';
@@ -30,7 +31,8 @@ export class S3Access {
 
   static async create(settings: S3Settings): Promise<S3Access> {
     const { S3Client } = await import('@aws-sdk/client-s3');
-    const agent = EnvProxyAgent.wanted() ? new EnvProxyAgent() : undefined;
+    // Loaded only with a proxy in the environment, like the SDK only with an s3:// location.
+    const agent = proxyConfigured() ? new (await import('../net/node-agent.js')).EnvProxyAgent() : undefined;
     const client = new S3Client({
       forcePathStyle: settings.pathStyle,
       // An unreachable endpoint (a firewall dropping packets) fails in seconds, not after the

@@ -35,11 +35,6 @@ export class EnvProxyAgent extends Agent {
     super(AGENT_OPTIONS);
   }
 
-  /** True when some request could go through a proxy: without one this agent is not needed. */
-  static wanted(env: Env = process.env): boolean {
-    return ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'all_proxy', 'ALL_PROXY'].some((v) => (env[v] ?? '').trim() !== '');
-  }
-
   async connect(req: http.ClientRequest, opts: AgentConnectOpts): Promise<Duplex | http.Agent> {
     const host = opts.host ?? 'localhost';
     const target = new URL(`${opts.secureEndpoint ? 'https' : 'http'}://${isIPv6(host) ? `[${host}]` : host}:${opts.port}`);

@@ -35,6 +35,11 @@ export function proxyFor(target: URL, env: Env = process.env): ProxyRoute | null
   return { proxy, variable: found.variable, shown: redactUrl(proxy) };
 }
 
+/** True when some URL could go through a proxy (HTTP_PROXY alone names none). */
+export function proxyConfigured(env: Env = process.env): boolean {
+  return ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'all_proxy', 'ALL_PROXY'].some((v) => nonEmpty(env[v]));
+}
+
 /** Set when upper-case HTTP_PROXY would have applied to `target` but is ignored (a warning for the log). */
 export function ignoredHttpProxy(target: URL, env: Env = process.env): string | undefined {
   if (target.protocol !== 'http:' || !nonEmpty(env['HTTP_PROXY']) || proxyVariable('http:', env)) return undefined;
