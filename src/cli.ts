@@ -18,6 +18,7 @@ import { exportOptions } from './export-options.js';
 import { createLogger, type Logger } from './log.js';
 import { createProgress } from './progress/reporter.js';
 import { endOfRun } from './report/end.js';
+import { proxyScrubber } from './proxy-redact.js';
 import { loadSecret } from './secret.js';
 
 let exitCode: number = ExitCode.ok;
@@ -162,7 +163,8 @@ async function main(): Promise<void> {
   try {
     await parser(joinDashValues(hideBin(process.argv))).parseAsync();
   } catch (err) {
-    const scrub = (s: string) => (secretForErrors ? s.split(secretForErrors).join('[REDACTED]') : s);
+    const scrubProxy = proxyScrubber();
+    const scrub = (s: string) => scrubProxy(secretForErrors ? s.split(secretForErrors).join('[REDACTED]') : s);
     if (err instanceof ExitError) {
       process.stderr.write(`amp-profile-export: ${scrub(err.message)}${err.exitCode === ExitCode.usage && err.code === 'usage' ? ' (see --help)' : ''}\n`);
       exitCode = err.exitCode;

@@ -4,6 +4,7 @@
  * summary or metrics). It answers "will tonight's run start, and will it finish by morning?".
  */
 import { s3For } from './aws/s3client.js';
+import { checkedRoute } from './net/preflight.js';
 import { isS3Url } from './aws/s3url.js';
 import { startPlanFor } from './wiring/checkpoint-start.js';
 import { type ExportConfig, locationName } from './config.js';
@@ -50,6 +51,8 @@ export interface DryRunReport {
 export async function runDryRun(cfg: ExportConfig, env: DryRunEnv): Promise<number> {
   // The real run's own check (whether an S3 bucket takes writes cannot be known without writing).
   await checkRunFiles(cfg);
+  // The proxy is part of tonight's config: one CONNECT, no request to the API.
+  await checkedRoute(cfg.apiUrl, 'Profile API', env.log);
   const s3 = await s3For(cfg);
   const input = await openInput(cfg.input, process.stdin, s3);
   const { plan, path: checkpointPath } = await startPlanFor(cfg, input, s3);

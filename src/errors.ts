@@ -25,6 +25,7 @@ export type FatalCode =
   | 'output' // an output, errors or checkpoint location that cannot be written (missing bucket, access denied, unreachable)
   | 'api_url' // the API answered as if the URL were wrong (empty 404, 301)
   | 'auth' // 401: the key was refused
+  | 'proxy' // the egress proxy cannot be reached or refused the tunnel (407, 403)
   | 'unavailable' // the API kept failing
   | 'storage' // a local file could not be written mid-run (disk full, I/O error): the checkpoint stands, a rerun resumes
   | 'interrupted'; // SIGINT / SIGTERM, after the checkpoint
@@ -36,6 +37,7 @@ const exitFor: Record<FatalCode, ExitCode> = {
   output: ExitCode.usage,
   api_url: ExitCode.usage,
   auth: ExitCode.auth,
+  proxy: ExitCode.usage,
   unavailable: ExitCode.unavailable,
   storage: ExitCode.unavailable,
   interrupted: ExitCode.sigterm,

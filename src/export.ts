@@ -7,6 +7,7 @@ import { checkRunFiles } from './preflight/check.js';
 import { type ExportConfig, locationName } from './config.js';
 import { describe, ExitCode, ExitError, outputError } from './errors.js';
 import { backoffFromEnv, sleep } from './api/retry.js';
+import { checkedRoute } from './net/preflight.js';
 import type { Logger } from './log.js';
 import { outputLayout } from './output/layout.js';
 import { type Counts, type RequestCounts, zeroRequests } from './pipeline/counters.js';
@@ -56,6 +57,8 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   const log = env.log;
   // Before any file is opened for writing: distinct locations, each writable (exit 2).
   await checkRunFiles(cfg);
+  // Before anything is read or written: a proxy that is down or refuses us is exit 2 now.
+  const apiProxy = await checkedRoute(cfg.apiUrl, 'Profile API', log);
   const s3 = await s3For(cfg);
   const input = await openInput(cfg.input, process.stdin, s3);
   const resumable = cfg.checkpointPath !== null && input.identity !== null;
@@ -103,7 +106,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     : OrderedWriter.fresh(out, errors, rows, source.headerEnd, source.headerFeeds);
   if (from) log.info({ checkpoint: store!.path, line: from.input.line, users: from.counts.users }, 'resuming from checkpoint');
 
-  const client = new ProfileClient({ apiUrl: cfg.apiUrl, secretKey: env.secretKey, query: cfg.query, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs });
+  const client = new ProfileClient({ apiUrl: cfg.apiUrl, secretKey: env.secretKey, query: cfg.query, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs, proxy: apiProxy });
   const fetchUser = makeFetchUser({ attempt: (u, s) => client.attempt(u, s), limiter, query: cfg.query, maxRetries: cfg.maxRetries, backoff: backoffFromEnv(), counts: requests, log, health: new Health() });
 
   const requestsBefore = from?.requests ?? 0;

@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { proxyScrubber } from './proxy-redact.js';
 import { scrubber } from './secret.js';
 
 export type { Logger };
@@ -20,7 +21,10 @@ export interface LogOptions {
  * the scrubber under it catches the key anywhere else in the line (an error message, a URL).
  */
 export function createLogger(opts: LogOptions): Logger {
-  const scrub = scrubber(opts.secret);
+  const scrubKey = scrubber(opts.secret);
+  // Proxy credentials too, whatever their form (README, "Operating it: behind an egress proxy").
+  const scrubProxy = proxyScrubber();
+  const scrub = (line: string) => scrubProxy(scrubKey(line));
   const write = opts.write ?? ((line: string) => process.stderr.write(line));
   const format = opts.pretty ? prettyLine : (line: string) => line;
   return pino(

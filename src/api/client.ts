@@ -1,5 +1,8 @@
-import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import { ExitError, usageError } from '../errors.js';
+import { dispatcherFor } from '../net/dispatcher.js';
+import type { ProxyRoute } from '../net/proxy-env.js';
+import { tunnelRefused } from '../net/proxy-errors.js';
 import { errorText, isThrottleBody, normalizeBody } from './normalize.js';
 import { makePathBuilder } from './request.js';
 import type { NormalizedAnswer, ProfileQuery, UserRef } from './types.js';
@@ -18,17 +21,21 @@ export interface ClientOptions {
   /** Keep-alive connections at most (one per request in flight). */
   connections: number;
   timeoutMs: number;
+  /** The egress proxy to tunnel through (checked by net/preflight.ts); null or absent: direct. */
+  proxy?: ProxyRoute | null;
 }
 
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
 
 /**
- * `GET /v1/userprofile` over keep-alive connections (undici Pool), with a per-request timeout.
+ * `GET /v1/userprofile` over keep-alive connections (an undici Pool, or one inside a ProxyAgent
+ * when a proxy applies), with a per-request timeout.
  * The key goes in the Authorization header only, and never over plain http to anything but
  * loopback (the emulator).
  */
 export class ProfileClient {
-  private readonly pool: Pool;
+  private readonly pool: Dispatcher;
+  private readonly origin: string;
   private readonly path: (u: UserRef) => string;
   private readonly headers: Record<string, string>;
   private readonly prefix: string;
@@ -39,12 +46,8 @@ export class ProfileClient {
     if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
       throw usageError(`--api-url ${url.origin} is plain http: the secret key is only sent over https (or to a loopback emulator)`);
     }
-    this.pool = new Pool(url.origin, {
-      connections: opts.connections,
-      keepAliveTimeout: 30_000,
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs,
-    });
+    this.origin = url.origin;
+    this.pool = dispatcherFor(url, { connections: opts.connections, keepAliveTimeout: 30_000, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs }, opts.proxy ?? null);
     this.prefix = url.pathname.replace(/\/+$/, '');
     this.path = makePathBuilder(opts.query);
     this.headers = { authorization: `Api-Key ${opts.secretKey}`, accept: 'application/json', 'user-agent': 'amp-profile-export' };
@@ -57,6 +60,7 @@ export class ProfileClient {
     let location: string | undefined;
     try {
       const res = await this.pool.request({
+        origin: this.origin,
         method: 'GET',
         path: this.prefix + this.path(user),
         headers: this.headers,
@@ -71,6 +75,21 @@ export class ProfileClient {
       body = await res.body.text();
     } catch (err) {
       if (signal?.aborted) throw err;
+      // The proxy took the credentials at the start and refuses them now (rotated password): no
+      // user gets through it any more, so stop rather than fail every user.
+      const proxyStatus = tunnelStatus(err);
+      if ((proxyStatus === 407 || proxyStatus === 401) && this.opts.proxy) {
+        return { kind: 'fatal', error: tunnelRefused(this.opts.proxy, this.opts.apiUrl.host, proxyStatus) };
+      }
+      // An untrusted certificate is the same for every user and every retry: a TLS-inspecting
+      // proxy or a private CA that Node does not know. Say so once instead of failing everyone.
+      const cert = certificateError(err);
+      if (cert) {
+        return {
+          kind: 'fatal',
+          error: new ExitError('api_url', `the certificate of ${this.origin} is not trusted (${cert}): if a company proxy or a private CA signs it, point NODE_EXTRA_CA_CERTS at that CA's PEM file`),
+        };
+      }
       return { kind: 'retry', reason: networkReason(err), status: null, throttled: false };
     }
     const a = this.classify(status, body, retryAfter, location);
@@ -128,8 +147,35 @@ export function retryAfterMs(value: string | undefined, now = Date.now()): numbe
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+const CERT_ERRORS = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** The TLS verification code of a connection error, if that is what it is. */
+function certificateError(err: unknown): string | undefined {
+  for (let e = err as { code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (e.code && CERT_ERRORS.has(e.code)) return e.code;
+  }
+  return undefined;
+}
+
+/** The status undici's ProxyAgent reports when the proxy refuses a tunnel ("Proxy response (407) !== 200"). */
+function tunnelStatus(err: unknown): number | undefined {
+  const m = /^Proxy response \((\d{3})\)/.exec((err as { message?: string })?.message ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
 function networkReason(err: unknown): string {
   const e = err as { name?: string; code?: string; message?: string };
+  const proxy = tunnelStatus(err);
+  if (proxy !== undefined) return `proxy answered ${proxy} to CONNECT`;
   if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
   return `connection error ${e.code ?? e.name ?? ''}`.trim();
 }

@@ -29,6 +29,8 @@ export function describeS3Error(err: unknown, bucket?: string): string {
   const name = e.name ?? '';
   const status = e.$metadata?.httpStatusCode;
   const code = e.code ?? e.errors?.find((x) => x.code)?.code;
+  // The proxy's own words (net/proxy-errors.ts) already say what to change.
+  if (name === 'ProxyError') return e.message ?? 'the proxy refused the request';
   if (name === 'NoSuchBucket') return bucket ? `no such bucket (${bucket})` : 'no such bucket';
   if (name === 'NoSuchUpload') return 'the multipart upload no longer exists (aborted, or a lifecycle rule expired it)';
   if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) return 'no such object';

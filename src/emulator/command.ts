@@ -30,6 +30,8 @@ const flags = {
   'fault-seed': { type: 'number', default: 1, describe: 'Seed: the same seed gives the same faults per user and attempt' },
   'slow-ms': { type: 'number', default: 3000, describe: 'Delay of the "slow" fault in ms' },
   'retry-after': { type: 'number', default: 1, describe: 'Retry-After seconds of the "429" fault (a fraction such as 0.05 is not valid HTTP, but the exporter honours it: tests use it to wait less)' },
+  'tls-cert': { type: 'string', describe: 'Serve https with this certificate (PEM file; needs --tls-key)' },
+  'tls-key': { type: 'string', describe: 'Private key (PEM file) of --tls-cert' },
   record: { type: 'boolean', default: false, describe: 'Keep arrival times and per-id counts for GET /__emulator/stats' },
 } as const satisfies Record<string, Options>;
 
@@ -60,6 +62,7 @@ function checkArgs(a: Record<string, unknown>): true {
   const rate = a['fault-rate'] as number;
   if (!(rate >= 0 && rate <= 1)) throw new Error(`--fault-rate: expected a number from 0 to 1, got ${String(rate)}`);
   parseFaultKinds(String(a['faults']));
+  if ((a['tls-cert'] === undefined) !== (a['tls-key'] === undefined)) throw new Error('--tls-cert and --tls-key go together: give both or neither');
   return true;
 }
 
@@ -101,7 +104,16 @@ export async function emulatorOptionsFrom(args: EmulatorArgs, env: NodeJS.Proces
       ? { rate: args.faultRate, kinds: parseFaultKinds(args.faults), seed: args.faultSeed, slowMs: args.slowMs, retryAfterSeconds: args.retryAfter }
       : null,
     record: args.record,
+    ...(args.tlsCert !== undefined && args.tlsKey !== undefined ? { tls: { cert: await readPem(args.tlsCert, '--tls-cert'), key: await readPem(args.tlsKey, '--tls-key') } } : {}),
   };
+}
+
+async function readPem(file: string, flag: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw new Error(`${flag} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
 }
 
 /**

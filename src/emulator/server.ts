@@ -6,7 +6,8 @@
  * lookup (not seen before) -> 200. `GET /__emulator/stats` answers the stats and is not
  * counted anywhere, so reading them does not change them.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { INVALID_KEY_ERROR, MISSING_KEY_ERROR, THROTTLED_ERROR, UNKNOWN_USER_ERROR } from '../api/types.js';
 import { FaultInjector, type FaultKind, type FaultOptions } from './faults.js';
@@ -39,6 +40,8 @@ export interface EmulatorOptions {
   shape?: ResponseShape;
   /** @default null (no faults) */
   faults?: FaultOptions | null;
+  /** Serve https with this certificate and key (PEM) instead of plain http. @default undefined */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Keep arrival times and per-id counts (memory: about 8 bytes per request plus one map entry per id). @default false */
   record?: boolean;
 }
@@ -129,7 +132,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     }
   }
 
-  const server = createServer((req, res) => {
+  const handle: RequestListener = (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -153,7 +156,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       return injectFault(fault, req, res, params, userId, deviceId);
     }
     serve(req, res, params, userId, deviceId);
-  });
+  };
+  const server = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handle) : createServer(handle);
 
   function sendStats(res: ServerResponse): void {
     const body = JSON.stringify(stats.snapshot());
@@ -172,7 +176,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const port = typeof address === 'object' && address ? address.port : 0;
 
   return {
-    url: `http://${urlHost(host)}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${urlHost(host)}:${port}`,
     port,
     stats: () => stats.snapshot(),
     asked: () => stats.distinctIds,
