@@ -1,5 +1,6 @@
 import { ProfileClient } from './api/client.js';
 import { s3For } from './aws/s3client.js';
+import { claimRun } from './claim/claim.js';
 import { openCheckpointStore } from './checkpoint/store.js';
 import { type Checkpoint, CHECKPOINT_VERSION, fingerprint } from './checkpoint/state.js';
 import { planStart } from './checkpoint/plan.js';
@@ -52,6 +53,9 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   const started = performance.now();
   const log = env.log;
   const s3 = await s3For(cfg);
+  // One run per job, one run per written file (README "Operating it"): a refusal comes before
+  // any file is written or request sent; held until the process exits (cli.ts releases it).
+  const claim = await claimRun(cfg, { s3, log });
   const input = await openInput(cfg.input, process.stdin, s3);
   const resumable = cfg.checkpointPath !== null && input.identity !== null;
   if (cfg.output.kind === 'stdio') log.warn('output to stdout cannot be resumed: running without a checkpoint');
@@ -127,6 +131,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
       if (!done && pos.line === lastSaved) return;
       const [outputState, errorsState] = await Promise.all([out.sync(), errors.sync()]);
       if (store) {
+        claim.throwIfLost();
         await store.save(checkpoint(pos, done, outputState, errorsState));
         out.checkpointed?.();
         errors.checkpointed?.();
@@ -158,8 +163,8 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
       fetchUser,
       writer,
       concurrency: cfg.concurrency,
-      stop: env.stop,
-      hardStop: env.hardStop,
+      stop: AbortSignal.any([env.stop, claim.lost]),
+      hardStop: AbortSignal.any([env.hardStop, claim.lost]),
       graceMs: cfg.graceMs,
       skipThroughLine: from?.input.line,
       keep: cfg.shard.count > 1 ? (item) => inShard(item, cfg.shard) : undefined,
@@ -170,6 +175,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     await limiter.stop();
     await client.close();
   }
+  claim.throwIfLost();
   await finalCommit(() => commit(end.ended === 'complete'), log);
   // A run that stopped early leaves its S3 upload open for the resume: no partial object.
   await Promise.all([out.close(end.ended === 'complete'), errors.close(end.ended === 'complete')]);
