@@ -68,6 +68,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   const saved = store ? await store.load().catch((err: unknown) => (cfg.fresh ? undefined : Promise.reject(err))) : undefined;
   const plan = store && job ? planStart(saved, job, cfg.fresh, store.path) : { kind: 'fresh' as const };
   const requests: RequestCounts = zeroRequests();
+  claim.throwIfLost(); // a run paused past its lease since it took it writes nothing from here on
 
   if (plan.kind === 'complete') {
     await finishUploads(cfg, s3, plan.from);
@@ -127,6 +128,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   let lastSaved = -1;
   const commit = (done = false) => {
     committing = committing.catch(() => undefined).then(async () => {
+      claim.throwIfLost();
       const pos = writer.position();
       if (!done && pos.line === lastSaved) return;
       const [outputState, errorsState] = await Promise.all([out.sync(), errors.sync()]);

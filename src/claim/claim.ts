@@ -38,6 +38,7 @@ export async function claimRun(cfg: ClaimSettings, ctx: { s3: S3Access | undefin
   const me = thisRun(places[0]?.name ?? null);
   const mine: Array<() => unknown> = [];
   const lost: AbortSignal[] = [];
+  const checks: Array<() => void> = [];
   const seen = new Set<string>();
   try {
     for (const p of places) {
@@ -61,6 +62,7 @@ export async function claimRun(cfg: ClaimSettings, ctx: { s3: S3Access | undefin
         }
         mine.push(() => r.held.release());
         lost.push(r.held.lost);
+        checks.push(() => r.held.check());
       }
     }
   } catch (err) {
@@ -72,6 +74,7 @@ export async function claimRun(cfg: ClaimSettings, ctx: { s3: S3Access | undefin
   return {
     lost: signal,
     throwIfLost() {
+      for (const check of checks) check();
       if (signal.aborted) throw signal.reason instanceof ExitError ? signal.reason : new ExitError('checkpoint', describe(signal.reason));
     },
   };

@@ -12,6 +12,8 @@ export interface S3Lease {
   readonly url: string;
   /** Aborted when the lease is lost (taken over, or not renewed in time): the run must stop writing. */
   readonly lost: AbortSignal;
+  /** Marks the lease lost now if it went unrenewed for the lease time (a process paused, then resumed). */
+  check(): void;
   release(): Promise<void>;
 }
 
@@ -69,6 +71,8 @@ function renewing(s3: S3Access, loc: S3Location, first: string, put: (c: { IfMat
   const lost = new AbortController();
   let etag = first;
   let renewal = 0;
+  // When the last successful renewal was sent: S3 stamped it later than that, so another run,
+  // which waits the lease time from that stamp, never takes over before this run counts it lost.
   let lastOk = performance.now();
   let busy: Promise<void> | null = null;
   // Taken over: exit 2, the other run does the job. Not renewed (S3 unreachable): exit 5, rerun.
@@ -79,9 +83,10 @@ function renewing(s3: S3Access, loc: S3Location, first: string, put: (c: { IfMat
     clearInterval(timer);
   };
   const renew = async () => {
+    const sentAt = performance.now();
     try {
       etag = await put({ IfMatch: etag }, ++renewal);
-      lastOk = performance.now();
+      lastOk = sentAt;
     } catch (err) {
       if (isPreconditionFailed(err)) {
         const now = await readLease(s3, loc).catch(() => null);
@@ -93,14 +98,18 @@ function renewing(s3: S3Access, loc: S3Location, first: string, put: (c: { IfMat
   };
   // On the monotonic clock: a request that hangs still lets the run notice that its lease may
   // have gone to another run, and stop before that run starts writing.
+  const expired = () => {
+    if (performance.now() - lastOk > o.leaseSeconds * 1000) lose(`not renewed for ${o.leaseSeconds} s`, 'unavailable');
+    return lost.signal.aborted;
+  };
   const timer = setInterval(() => {
-    if (performance.now() - lastOk > o.leaseSeconds * 1000) return lose(`not renewed for ${o.leaseSeconds} s`, 'unavailable');
-    if (!busy) busy = renew().finally(() => (busy = null));
+    if (!expired() && !busy) busy = renew().finally(() => (busy = null));
   }, renewEveryMs(o.leaseSeconds));
   timer.unref();
   return {
     url: loc.url,
     lost: lost.signal,
+    check: () => void expired(),
     async release() {
       clearInterval(timer);
       await busy;

@@ -147,7 +147,7 @@ describe('one run per job: local files', () => {
 });
 
 describe('one run per job: S3 leases (through the conditional-write stand-in in front of fauxqs)', () => {
-  const s3Run = (key: string, env: Record<string, string> = {}) => startCli(args(`s3://out/${key}`, ['--s3-path-style']), { env: { ...proxy.env, ...env } });
+  const s3Run = (key: string, env: Record<string, string> = {}, extra: string[] = []) => startCli(args(`s3://out/${key}`, ['--s3-path-style', ...extra]), { env: { ...proxy.env, ...env } });
   const lease = (key: string) => () => s3.get('out', `.${key}.checkpoint.json.lease`).then((b) => (b ? (JSON.parse(b.toString('utf8')) as { pid: number }) : undefined));
 
   it('a second run of the same job is refused naming the holder and sends no request; the first finishes byte-identical, its leases removed', async () => {
@@ -187,5 +187,28 @@ describe('one run per job: S3 leases (through the conditional-write stand-in in 
     expect(next.code, next.stderr).toBe(0);
     expect(next.stderr).toContain(`took over the lease on the checkpoint s3://out/${key}.checkpoint.json from pid ${first.child.pid} on ${hostname()}`);
     expect((await s3.get('out', key))!.equals(reference)).toBe(true);
+  });
+
+  it('--take-over-lease takes a live lease at once; the run it was taken from stops without touching what the new run wrote', async () => {
+    const key = 'forced.csv';
+    const short = { AMP_EXPORT_LEASE_SECONDS: '3' };
+    const first = s3Run(key, short);
+    await waitFor('a checkpoint with progress', async () => {
+      const cp = await s3.get('out', `${key}.checkpoint.json`);
+      return cp && JSON.parse(cp.toString('utf8')).counts.users > 0 ? true : undefined;
+    });
+    // The first run is alive but stuck (paused) while a person forces the job through.
+    const second = await whilePaused(first.child, async () => {
+      const r = await s3Run(key, short, ['--take-over-lease']).done;
+      expect(r.code, r.stderr).toBe(0);
+      return r;
+    });
+    expect(second.stderr).toContain(`took over the lease on the checkpoint s3://out/${key}.checkpoint.json from pid ${first.child.pid} on ${hostname()}`);
+    expect(second.stderr).toContain('(as --take-over-lease asks)');
+    const old = await first.done;
+    expect(old.code, old.stderr).not.toBe(0);
+    expect(old.stderr).toMatch(/amp-profile-export: lost the lease s3:\/\/out\/\..+\.lease: .+; this run stopped without writing more/);
+    expect((await s3.get('out', key))!.equals(reference)).toBe(true);
+    expect(JSON.parse((await s3.get('out', `${key}.checkpoint.json`))!.toString('utf8')).done).toBe(true);
   });
 });
