@@ -47,6 +47,7 @@ export async function claimRun(cfg: ClaimSettings, ctx: { s3: S3Access | undefin
         if (seen.has(path)) continue;
         seen.add(path);
         const r = attempt(p, () => takeLocalLock(path, me));
+        if (!r) continue;
         if ('refused' in r) throw new ClaimRefused(refusal(p.role, p.name, r.refused, localHint(r.refused, cfg.takeOverLease)));
         mine.push(() => r.held.release());
       } else {
@@ -55,6 +56,7 @@ export async function claimRun(cfg: ClaimSettings, ctx: { s3: S3Access | undefin
         // The SDK only when a location is on S3 (as aws/s3client.ts does).
         const { takeLease } = await import('./s3-lease.js');
         const r = await attempt(p, () => takeLease(needS3(ctx.s3), p.lease, me, { leaseSeconds: cfg.leaseSeconds, force: cfg.takeOverLease, log: ctx.log }));
+        if (!r) continue;
         if ('refused' in r) throw new ClaimRefused(refusal(p.role, p.name, r.refused, leaseHint(r.ageMs, r.leaseSeconds)));
         if (r.tookOver) {
           const why = cfg.takeOverLease ? 'as --take-over-lease asks' : `not renewed for ${Math.round(r.tookOver.ageMs / 1000)} s`;
@@ -89,9 +91,16 @@ async function giveBack(fns: Array<() => unknown>): Promise<void> {
   for (const f of fns.reverse()) await Promise.resolve().then(f).catch(() => undefined);
 }
 
-/** A claim that cannot be taken at all (a directory that cannot be written, S3 unreachable) is exit 2 too. */
-function attempt<T>(p: Place, take: () => T): T {
-  const fail = (err: unknown): never => {
+/**
+ * A claim that cannot be taken at all (a directory that cannot be written, S3 unreachable) is
+ * exit 2 before any request. Except for the summary and metrics files: written at the end of
+ * the run, their failure is said then (exit 1 after the export is done, README "Operating it"),
+ * and a place nobody can write is a place no two runs share.
+ */
+function attempt<T>(p: Place, take: () => T): T | undefined {
+  const endOfRun = p.role === 'summary' || p.role === 'metrics file';
+  const fail = (err: unknown): undefined => {
+    if (endOfRun && !(err instanceof ExitError)) return undefined;
     throw err instanceof ExitError ? err : outputError(`cannot claim the ${p.role} ${p.name}: ${describe(err)}`);
   };
   try {

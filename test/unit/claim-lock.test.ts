@@ -93,6 +93,17 @@ describe('claimRun', () => {
     await claimRun(job(dir, 'b', shared), { s3: undefined, log });
   });
 
+  it('an output that cannot be claimed is exit 2 naming it; a summary that cannot be is left to the end of the run to report', async () => {
+    const dir = tempDir();
+    const blocker = join(dir, 'not-a-dir');
+    writeFileSync(blocker, '');
+    await claimRun({ ...job(dir, 'a', join(dir, 'e.csv')), summaryPath: join(blocker, 's.json') }, { s3: undefined, log });
+    await releaseClaims();
+    const err = await claimRun({ ...job(dir, 'a', join(dir, 'e.csv')), output: { kind: 'file', path: join(blocker, 'out.csv') } }, { s3: undefined, log }).catch((e: unknown) => e);
+    expect((err as { exitCode?: number }).exitCode).toBe(2);
+    expect((err as Error).message).toMatch(new RegExp(`^cannot claim the output ${join(blocker, 'out.csv')}: .*(EEXIST|ENOTDIR)`));
+  });
+
   it('one location named twice in a run is claimed once (the distinct-paths check reports it)', async () => {
     const dir = tempDir();
     await claimRun(job(dir, 'a', join(dir, 'a.csv')), { s3: undefined, log });
