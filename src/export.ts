@@ -53,10 +53,10 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   const started = performance.now();
   const log = env.log;
   const s3 = await s3For(cfg);
+  const input = await openInput(cfg.input, process.stdin, s3);
   // One run per job, one run per written file (README "Operating it"): a refusal comes before
   // any file is written or request sent; held until the process exits (cli.ts releases it).
   const claim = await claimRun(cfg, { s3, log });
-  const input = await openInput(cfg.input, process.stdin, s3);
   const resumable = cfg.checkpointPath !== null && input.identity !== null;
   if (cfg.output.kind === 'stdio') log.warn('output to stdout cannot be resumed: running without a checkpoint');
   else if (!input.identity) log.warn('input from stdin cannot be resumed: running without a checkpoint');
