@@ -46,34 +46,38 @@ export async function takeLease(s3: S3Access, loc: S3Location, holder: Holder, o
     const r = await s3.client.send(new PutObjectCommand({ Bucket: loc.bucket, Key: loc.key, Body: body, ContentType: 'application/json', ...cond, ...s3.sse }));
     return r.ETag!;
   };
-  for (let attempt = 0; ; attempt++) {
+  // A lease that changes hands between our requests is read again, a few times, then given up on.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let sentAt = performance.now();
     try {
       const etag = await put({ IfNoneMatch: '*' }, 0);
-      return { held: renewing(s3, loc, etag, put, o), tookOver: null };
+      return { held: renewing(s3, loc, etag, sentAt, put, o), tookOver: null };
     } catch (err) {
       if (!isPreconditionFailed(err) && !isConflict(err)) throw leaseError(loc, err);
     }
     const current = await readLease(s3, loc);
-    if (!current) continue; // released between the two requests: try to create it again
+    if (!current) continue; // released between the two requests: create it again
     const theirs = current.holder?.leaseSeconds ?? o.leaseSeconds;
     if (!o.force && !isStale(current.ageMs, theirs)) return { refused: current.holder, ageMs: current.ageMs, leaseSeconds: theirs };
+    sentAt = performance.now();
     try {
       const etag = await put({ IfMatch: current.etag }, 0);
-      return { held: renewing(s3, loc, etag, put, o), tookOver: { holder: current.holder, ageMs: current.ageMs } };
+      return { held: renewing(s3, loc, etag, sentAt, put, o), tookOver: { holder: current.holder, ageMs: current.ageMs } };
     } catch (err) {
-      // Renewed or taken by another run meanwhile: read it again (a few times, then give up).
-      if (!(isPreconditionFailed(err) || isConflict(err)) || attempt >= 3) throw leaseError(loc, err);
+      // Renewed, taken or removed by another run meanwhile (412, 409, 404): look again.
+      if (!(isPreconditionFailed(err) || isConflict(err) || isNotFound(err))) throw leaseError(loc, err);
     }
   }
+  throw new Error(`cannot take the lease ${loc.url}: it kept changing hands`);
 }
 
-function renewing(s3: S3Access, loc: S3Location, first: string, put: (c: { IfMatch: string }, renewal: number) => Promise<string>, o: LeaseOptions): S3Lease {
+function renewing(s3: S3Access, loc: S3Location, first: string, firstSentAt: number, put: (c: { IfMatch: string }, renewal: number) => Promise<string>, o: LeaseOptions): S3Lease {
   const lost = new AbortController();
   let etag = first;
   let renewal = 0;
   // When the last successful renewal was sent: S3 stamped it later than that, so another run,
   // which waits the lease time from that stamp, never takes over before this run counts it lost.
-  let lastOk = performance.now();
+  let lastOk = firstSentAt;
   let busy: Promise<void> | null = null;
   // Taken over: exit 2, the other run does the job. Not renewed (S3 unreachable): exit 5, rerun.
   const lose = (why: string, code: FatalCode) => {
@@ -88,9 +92,9 @@ function renewing(s3: S3Access, loc: S3Location, first: string, put: (c: { IfMat
       etag = await put({ IfMatch: etag }, ++renewal);
       lastOk = sentAt;
     } catch (err) {
-      if (isPreconditionFailed(err)) {
+      if (isPreconditionFailed(err) || isNotFound(err)) {
         const now = await readLease(s3, loc).catch(() => null);
-        lose(`another run took it over (${describeHolder(now?.holder ?? null)})`, 'checkpoint');
+        lose(now ? `another run took it over (${describeHolder(now.holder)})` : 'another run took it over and removed it', 'checkpoint');
       } else {
         o.log.warn({ lease: loc.url, err: describeS3Error(err, loc.bucket) }, 'could not renew the lease; retrying');
       }

@@ -67,7 +67,7 @@ describe('S3 lease (through the conditional-write stand-in)', () => {
 
   it('--take-over-lease takes a fresh lease at once, and the run it was taken from finds it lost and stops', async () => {
     const loc = place();
-    const first = held(await takeLease(access, loc, run(111), { leaseSeconds: 1, force: false, log }));
+    const first = held(await takeLease(access, loc, run(111), { leaseSeconds: 3, force: false, log }));
     const second = await takeLease(access, loc, run(222, 'host-b'), { leaseSeconds: 120, force: true, log });
     expect(second).toMatchObject({ tookOver: { holder: { host: 'host-a', pid: 111 } } });
     const reason = await new Promise<unknown>((resolve) => first.lost.addEventListener('abort', () => resolve(first.lost.reason), { once: true }));
@@ -81,10 +81,10 @@ describe('S3 lease (through the conditional-write stand-in)', () => {
 
   it('keeps a live lease by renewing it: a run waiting past the lease time is still refused', async () => {
     const loc = place();
-    const first = held(await takeLease(access, loc, run(111), { leaseSeconds: 1, force: false, log }));
-    await sleep(2500);
+    const first = held(await takeLease(access, loc, run(111), { leaseSeconds: 2, force: false, log }));
+    await sleep(3500);
     expect(first.lost.aborted).toBe(false);
-    expect(await takeLease(access, loc, run(222), { leaseSeconds: 1, force: false, log })).toMatchObject({ refused: { pid: 111 } });
+    expect(await takeLease(access, loc, run(222), { leaseSeconds: 2, force: false, log })).toMatchObject({ refused: { pid: 111 } });
     await first.release();
   });
 });
