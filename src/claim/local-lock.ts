@@ -1,8 +1,12 @@
 import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, realpathSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import fsx from 'fs-native-extensions';
 import { type Holder, parseHolder } from './holder.js';
 import { lockPathOf } from './places.js';
+
+// Loaded on the first lock (about 100 ms on a busy machine), not by every start of the CLI.
+let native: typeof import('fs-native-extensions') | undefined;
+const tryLock = (fd: number): boolean => (native ??= createRequire(import.meta.url)('fs-native-extensions') as typeof import('fs-native-extensions')).tryLock(fd);
 
 /** A lock this process holds; the kernel drops it when the process ends, however it ends. */
 export interface LocalLock {
@@ -27,7 +31,7 @@ export function takeLocalLock(path: string, holder: Holder, attempts = 5): LockA
     const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o644);
     let kept = false;
     try {
-      if (!fsx.tryLock(fd)) return { refused: readHolder(fd), path };
+      if (!tryLock(fd)) return { refused: readHolder(fd), path };
       if (!samePath(fd, path)) {
         if (i < attempts) continue;
         throw new Error(`the lock file ${path} keeps being replaced`);
