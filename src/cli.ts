@@ -7,6 +7,7 @@ import { ignoreQuietly } from './signals-early.js';
  */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { ClaimRefused, releaseClaims } from './claim/claim.js';
 import { buildConfig, type ExportArgs } from './config.js';
 import { runDemo } from './demo.js';
 import { runDryRun } from './dryrun.js';
@@ -58,7 +59,8 @@ async function exportHandler(args: ExportArgs): Promise<void> {
       signals.release();
     }
   } catch (err) {
-    if (!reported) {
+    // A run refused because another holds the job writes nothing, not even its summary.
+    if (!reported && !(err instanceof ClaimRefused)) {
       const code = err instanceof ExitError ? err.exitCode : ExitCode.failure;
       const say = (m: string) => process.stderr.write(`amp-profile-export: ${m}\n`);
       await endOfRun(cfg, { result: undefined, error: err, exitCode: code, startedAt }, secretForErrors, { error: say, warn: (m) => say(`warning: ${m}`) });
@@ -174,6 +176,7 @@ async function main(): Promise<void> {
       exitCode = ExitCode.failure;
     }
   }
+  await releaseClaims();
   process.exit(exitCode);
 }
 

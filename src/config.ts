@@ -58,6 +58,8 @@ export interface ExportArgs extends EspArgs {
   s3Sse?: string;
   s3KmsKeyId?: string;
   s3PartSize: number;
+  leaseSeconds: number;
+  takeOverLease: boolean;
 }
 
 /** Every option, validated and normalised once. */
@@ -101,6 +103,10 @@ export interface ExportConfig {
   s3: S3Settings;
   /** --preset, --passthrough, --control, --split-rows/--split-bytes (output/options.ts). */
   esp: EspOptions;
+  /** An S3 lease not renewed for this long is taken over by the next run (README "Operating it"). @default 120 */
+  leaseSeconds: number;
+  /** Take over a fresh S3 lease: a person knows its run is gone. @default false */
+  takeOverLease: boolean;
 }
 
 const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -227,6 +233,7 @@ export function buildConfig(a: ExportArgs, now = new Date(), env: NodeJS.Process
   num(a.timeout, 'timeout', 0, true);
   int(a.maxRetries, 'max-retries', 0, 100);
   num(a.grace, 'grace', 0);
+  num(a.leaseSeconds, 'lease-seconds', 1);
   num(a.progressInterval, 'progress-interval', 0, true);
   need(LOG_LEVELS.has(a.logLevel), `--log-level expects one of ${[...LOG_LEVELS].join(', ')}, got ${a.logLevel}`);
   need(a.userIdColumn !== '' && a.deviceIdColumn !== '', 'the id column names must not be empty');
@@ -286,6 +293,8 @@ export function buildConfig(a: ExportArgs, now = new Date(), env: NodeJS.Process
     shard,
     s3: { pathStyle: a.s3PathStyle, sse: a.s3Sse as Sse | undefined, kmsKeyId: a.s3KmsKeyId, partSize: a.s3PartSize * MIB },
     esp,
+    leaseSeconds: a.leaseSeconds,
+    takeOverLease: a.takeOverLease,
   };
 }
 

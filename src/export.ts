@@ -1,5 +1,6 @@
 import { ProfileClient } from './api/client.js';
 import { s3For } from './aws/s3client.js';
+import { claimRun } from './claim/claim.js';
 import { openCheckpointStore } from './checkpoint/store.js';
 import { type Checkpoint, CHECKPOINT_VERSION } from './checkpoint/state.js';
 import { planStart } from './checkpoint/plan.js';
@@ -61,6 +62,9 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   const apiProxy = await checkedRoute(cfg.apiUrl, 'Profile API', log);
   const s3 = await s3For(cfg);
   const input = await openInput(cfg.input, process.stdin, s3);
+  // One run per job, one run per written file (README "Operating it"): a refusal comes before
+  // any file is written or request sent; held until the process exits (cli.ts releases it).
+  const claim = await claimRun(cfg, { s3, log });
   const resumable = cfg.checkpointPath !== null && input.identity !== null;
   if (cfg.output.kind === 'stdio') log.warn('output to stdout cannot be resumed: running without a checkpoint');
   else if (!input.identity) log.warn('input from stdin cannot be resumed: running without a checkpoint');
@@ -72,6 +76,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   const saved = store ? await store.load().catch((err: unknown) => (cfg.fresh ? undefined : Promise.reject(err))) : undefined;
   const plan = store && job ? planStart(saved, job, cfg.fresh, store.path) : { kind: 'fresh' as const };
   const requests: RequestCounts = zeroRequests();
+  claim.throwIfLost(); // a run paused past its lease since it took it writes nothing from here on
 
   if (plan.kind === 'complete') {
     await finishUploads(cfg, s3, plan.from);
@@ -134,6 +139,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   let committed: Pick<Position, 'counts' | 'outputBytes' | 'errorsBytes'> | undefined = from;
   const commit = (done = false) => {
     committing = committing.catch(() => undefined).then(async () => {
+      claim.throwIfLost();
       const pos = writer.position();
       if (!done && pos.line === lastSaved) return;
       const [outputState, errorsState] = await Promise.all([out.sync(), errors.sync()]).catch((err: unknown) => {
@@ -141,6 +147,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
         throw err;
       });
       if (store) {
+        claim.throwIfLost();
         await store.save(checkpoint(pos, done, outputState, errorsState));
         committed = { counts: structuredClone(pos.counts), outputBytes: pos.outputBytes, errorsBytes: pos.errorsBytes };
         out.checkpointed?.();
@@ -173,8 +180,8 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
       fetchUser,
       writer,
       concurrency: cfg.concurrency,
-      stop: env.stop,
-      hardStop: env.hardStop,
+      stop: AbortSignal.any([env.stop, claim.lost]),
+      hardStop: AbortSignal.any([env.hardStop, claim.lost]),
       graceMs: cfg.graceMs,
       skipThroughLine: from?.input.line,
       keep: cfg.shard.count > 1 ? (item) => inShard(item, cfg.shard) : undefined,
@@ -192,6 +199,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   // checkpoint stands, and the run reports the pipeline's error, which names the file.
   let endError: Error | undefined = end.ended === 'fatal' ? end.error : undefined;
   try {
+    claim.throwIfLost();
     await finalCommit(() => commit(end.ended === 'complete'), log, endError ? [] : undefined);
     // A run that stopped early leaves its S3 upload open for the resume: no partial object.
     await Promise.all([out.close(end.ended === 'complete'), errors.close(end.ended === 'complete')]);

@@ -59,6 +59,8 @@ export const exportFlags = {
   's3-sse': { type: 'string', describe: 'Server-side encryption of every object written: AES256 or aws:kms', group: 'S3:' },
   's3-kms-key-id': { type: 'string', describe: 'KMS key id or ARN for --s3-sse aws:kms', defaultDescription: "the bucket's default key", group: 'S3:' },
   's3-part-size': { type: 'number', default: 8, describe: 'MiB per multipart part of an s3:// output (5 to 5120); also about the memory it holds between parts', group: 'S3:' },
+  'lease-seconds': { type: 'number', default: 120, describe: 'An s3:// checkpoint or file is leased to one run, renewed every quarter of this; a lease not renewed for this long is taken over by the next run', group: 'S3:' },
+  'take-over-lease': { type: 'boolean', default: false, describe: 'Take over the S3 lease of a run you know is gone (its host vanished) without waiting --lease-seconds', group: 'S3:' },
 
   grace: { type: 'number', default: 10, describe: 'Seconds in-flight requests get to finish after SIGTERM/SIGINT', group: 'Run:' },
   'log-level': { type: 'string', default: 'info', describe: 'trace, debug, info, warn, error, silent', group: 'Run:' },
