@@ -30,6 +30,7 @@ const flags = {
   'fault-seed': { type: 'number', default: 1, describe: 'Seed: the same seed gives the same faults per user and attempt' },
   'slow-ms': { type: 'number', default: 3000, describe: 'Delay of the "slow" fault in ms' },
   'retry-after': { type: 'number', default: 1, describe: 'Retry-After seconds of the "429" fault' },
+  epoch: { type: 'number', default: 0, describe: 'Answers as of night N: at each epoch about one user in ten gets new recommendations and propensities (deterministic per id)' },
   record: { type: 'boolean', default: false, describe: 'Keep arrival times and per-id counts for GET /__emulator/stats' },
 } as const satisfies Record<string, Options>;
 
@@ -52,6 +53,7 @@ function checkArgs(a: Record<string, unknown>): true {
   int('fault-seed', Number.MIN_SAFE_INTEGER);
   int('slow-ms', 0);
   int('retry-after', 0);
+  int('epoch', 0, 1_000_000);
   const interval = a['rate-interval'] as number;
   if (!(Number.isFinite(interval) && interval > 0)) throw new Error(`--rate-interval: expected a number of seconds > 0, got ${String(interval)}`);
   if (![200, 400, 404].includes(a['unknown-status'] as number)) throw new Error(`--unknown-status: expected 200, 400 or 404, got ${String(a['unknown-status'])}`);
@@ -91,6 +93,7 @@ export async function emulatorOptionsFrom(args: EmulatorArgs, env: NodeJS.Proces
     host: args.host,
     profiles: await loadProfiles(args.profiles),
     synthetic: args.synthetic,
+    epoch: args.epoch,
     secretKey: await resolveSecretKey(args.secretKeyFile, env),
     rateLimit: args.rateLimit,
     rateIntervalMs: args.rateInterval * 1000,
