@@ -54,6 +54,22 @@ export interface ExportArgs extends EspArgs {
   s3Sse?: string;
   s3KmsKeyId?: string;
   s3PartSize: number;
+  state?: string;
+  delta: boolean;
+  removed?: string;
+  resetState: boolean;
+}
+
+/** `--state` and what goes with it (README "Incremental exports"); null when there is no state. */
+export interface StateOptions {
+  /** A local path or an s3:// URL, `{shard}` and `{date}` filled in. */
+  path: string;
+  /** Write only new and changed users. */
+  delta: boolean;
+  /** Where users the state holds but the input lacks are written; null = nowhere (they still leave the state). */
+  removedPath: string | null;
+  /** Start from an empty state; replace it when the run completes. */
+  reset: boolean;
 }
 
 /** Every option, validated and normalised once. */
@@ -95,6 +111,8 @@ export interface ExportConfig {
   s3: S3Settings;
   /** --preset, --passthrough, --control, --split-rows/--split-bytes (output/options.ts). */
   esp: EspOptions;
+  /** --state, --delta, --removed, --reset-state; null without --state. */
+  state: StateOptions | null;
 }
 
 const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -171,6 +189,21 @@ export function buildConfig(a: ExportArgs, now = new Date(), env: NodeJS.Process
     need(!v?.startsWith('s3://'), `--${flag} ${v}: s3:// locations are not supported yet`);
   }
   for (const [flag, v] of [['input', a.input], ['output', outputPath], ['checkpoint', a.checkpoint && fillPath(a.checkpoint, now, shard)], ['errors', a.errors && fillPath(a.errors, now, shard)]] as const) {
+    const why = isS3Url(v) ? parseS3Url(v) : undefined;
+    if (typeof why === 'string') problems.push(`--${flag} ${v}: ${why}`);
+  }
+  const statePath = a.state ? fillPath(a.state, now, shard) : undefined;
+  const removedPath = a.removed ? fillPath(a.removed, now, shard) : undefined;
+  for (const [flag, on] of [['delta', a.delta], ['removed', a.removed !== undefined], ['reset-state', a.resetState]] as const) {
+    need(!on || statePath !== undefined, `--${flag} needs --state (the file that remembers what was delivered)`);
+  }
+  need(a.state === undefined || a.state !== '', '--state must not be empty');
+  need(a.removed === undefined || a.removed !== '', '--removed must not be empty');
+  need(a.removed !== '-', '--removed - : the removed users go to a file or an s3:// object, not stdout');
+  // Shards sharing one state would each report the others' users as removed.
+  need(!a.state || shard.count === 1 || a.state.includes('{shard}'), `--state ${a.state}: with shards, put {shard} in the path (one state per shard)`);
+  need(!a.removed || shard.count === 1 || a.removed.includes('{shard}'), `--removed ${a.removed}: with shards, put {shard} in the path (each shard reports its own users)`);
+  for (const [flag, v] of [['state', statePath], ['removed', removedPath]] as const) {
     const why = isS3Url(v) ? parseS3Url(v) : undefined;
     if (typeof why === 'string') problems.push(`--${flag} ${v}: ${why}`);
   }
@@ -258,6 +291,9 @@ export function buildConfig(a: ExportArgs, now = new Date(), env: NodeJS.Process
     shard,
     s3: { pathStyle: a.s3PathStyle, sse: a.s3Sse as Sse | undefined, kmsKeyId: a.s3KmsKeyId, partSize: a.s3PartSize * MIB },
     esp,
+    state: statePath
+      ? { path: place(statePath), delta: a.delta, removedPath: removedPath ? place(removedPath) : null, reset: a.resetState }
+      : null,
   };
 }
 

@@ -50,7 +50,8 @@ export class S3Access {
 
 /** S3 access for an export that reads or writes anything on S3; undefined when none does. */
 export async function s3For(cfg: ExportConfig): Promise<S3Access | undefined> {
-  const onS3 = cfg.input.kind === 's3' || cfg.output.kind === 's3' || isS3Url(cfg.errorsPath) || (cfg.checkpointPath !== null && isS3Url(cfg.checkpointPath));
+  const onS3 = cfg.input.kind === 's3' || cfg.output.kind === 's3' || isS3Url(cfg.errorsPath) || (cfg.checkpointPath !== null && isS3Url(cfg.checkpointPath)) ||
+    isS3Url(cfg.state?.path) || isS3Url(cfg.state?.removedPath ?? undefined);
   return onS3 ? S3Access.create(cfg.s3) : undefined;
 }
 

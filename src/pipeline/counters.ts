@@ -13,6 +13,10 @@ export interface Counts {
   rows: number;
   /** Rows `--control drop` left out (control-group recs); present only in that mode. */
   control_dropped?: number;
+  /** With --state: users whose rows are the same as the state's (not written with --delta). */
+  unchanged?: number;
+  /** With --state: users the state held that the input lacks (they leave the state; in the --removed file). */
+  removed?: number;
 }
 
 export const zeroCounts = (): Counts => ({ users: 0, ok: 0, no_recs: 0, unknown_user: 0, failed: 0, skipped: 0, rows: 0 });
