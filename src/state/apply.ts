@@ -48,7 +48,13 @@ export async function applyRun(state: StateDb, a: ApplyRun): Promise<number> {
       if (++n % BATCH === 0) await new Promise((r) => setImmediate(r));
     }
     const gone = db.prepare<[], Leaving>('SELECT key, rows FROM users WHERE key NOT IN (SELECT key FROM temp.seen) ORDER BY key');
-    await a.leaving(gone.iterate());
+    const leaving = gone.iterate();
+    try {
+      await a.leaving(leaving);
+    } finally {
+      // Not read to the end (no --removed file): the statement must end before the next one.
+      leaving.return?.();
+    }
     const removed = db.prepare('DELETE FROM users WHERE key NOT IN (SELECT key FROM temp.seen)').run().changes;
     setMeta(db, 'layout', JSON.stringify(a.layout));
     setMeta(db, 'last_run', a.run);
