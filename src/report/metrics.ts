@@ -21,6 +21,8 @@ export function prometheusText(s: RunSummary): string {
   const one = (v: number): Array<[string, number]> => [['', v]];
   metric('users_total', 'counter', 'Input rows of the last run by outcome (skipped: rows with no id or unreadable); the job total across resumes.',
     STATUSES.map((st) => [`{status="${st}"}`, s[st]]));
+  if (s.unchanged !== undefined) metric('unchanged_total', 'counter', 'Users whose rows matched the state (--state; not written with --delta); also counted by status above.', one(s.unchanged));
+  if (s.removed !== undefined) metric('removed_total', 'counter', 'Users the state held that the input lacked (--state): they left the state and went to the --removed file.', one(s.removed));
   metric('rows_total', 'counter', 'Output rows written by the job (CSV rows or JSONL lines).', one(s.rows));
   metric('requests_total', 'counter', 'Profile API requests sent by the last run (retries included).', one(s.requests));
   metric('retries_total', 'counter', 'Requests of the last run that were retries.', one(s.retries));
