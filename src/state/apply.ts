@@ -59,12 +59,21 @@ export async function applyRun(state: StateDb, a: ApplyRun): Promise<number> {
     setMeta(db, 'layout', JSON.stringify(a.layout));
     setMeta(db, 'last_run', a.run);
     db.exec('DROP TABLE temp.seen');
+    killPoint('state-commit');
     db.exec('COMMIT');
     return removed;
   } catch (err) {
     if (db.inTransaction) db.exec('ROLLBACK');
     throw err;
   }
+}
+
+/**
+ * For the kill-safety tests: AMP_PROFILE_EXPORT_KILL_AT=<point> SIGKILLs the process there, so a test
+ * can kill it at an exact instant of the final state update instead of hoping to hit it.
+ */
+export function killPoint(point: string): void {
+  if (process.env.AMP_PROFILE_EXPORT_KILL_AT === point) process.kill(process.pid, 'SIGKILL');
 }
 
 function setMeta(db: Database.Database, k: string, v: string): void {

@@ -11,14 +11,14 @@ import { usageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { S3SinkState } from '../sinks/s3.js';
 import type { Sink } from '../sinks/sink.js';
-import { applyRun } from './apply.js';
+import { applyRun, killPoint } from './apply.js';
 import { StateDb } from './db.js';
 import { type StateLayout, stateLayout } from './layout.js';
 import { planState, type StatePlan } from './plan.js';
 import type { RemovedLayout } from './removed.js';
 import { writeRemovedFile } from './removed-file.js';
 import { fetchState, putState } from './s3.js';
-import { openStaging, recoverStaging, removeStaging, stagedLines, stagingPlace, type StagingPlace } from './staging.js';
+import { checkStaging, openStaging, recoverStaging, removeStaging, stagedLines, stagingPlace, type StagingPlace } from './staging.js';
 import { StateTracker } from './tracker.js';
 
 /**
@@ -89,7 +89,10 @@ export class StateSession {
   async finish(s3: S3Access | undefined, removed: RemovedLayout, partSize: number, from: CheckpointState | undefined, log: Logger): Promise<number> {
     const p = this.plan;
     if (p.kind === 'done') return 0;
-    if (p.kind === 'finish' && from) await recoverStaging(this.place, s3, partSize, from);
+    if (p.kind === 'finish' && from) {
+      await recoverStaging(this.place, s3, partSize, from);
+      await checkStaging(this.place, s3, from.stagingBytes);
+    }
     const started = performance.now();
     const tmp = this.remote?.dir ?? (await mkdtemp(join(tmpdir(), 'ape-removed-')));
     try {
@@ -104,6 +107,7 @@ export class StateSession {
         },
       });
       this.db.close();
+      killPoint('state-put');
       if (this.remote) await putState(needS3(s3), this.remote.loc, this.db.path, this.remote.etag);
       await removeStaging(this.place, s3).catch((err: unknown) => log.warn({ err: String(err) }, 'could not remove the staging file'));
       log.info({ state: this.opts.path, removed: gone, removedFile: target, ms: Math.round(performance.now() - started) }, 'state updated');

@@ -1,14 +1,15 @@
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { isNotFound } from '../aws/errors.js';
 import { needS3, type S3Access } from '../aws/s3client.js';
 import { isS3Url, parseS3Url, type S3Location } from '../aws/s3url.js';
 import type { CheckpointState } from '../checkpoint/state.js';
+import { ExitError } from '../errors.js';
 import { FileSink } from '../sinks/file.js';
 import type { S3SinkOptions } from '../sinks/s3.js';
 import type { Sink } from '../sinks/sink.js';
@@ -66,6 +67,23 @@ export async function* stagedLines(place: StagingPlace, s3: S3Access | undefined
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
+  }
+}
+
+/**
+ * The staging file a finished export left must be whole before the state is moved on from it:
+ * a missing one would make every user look removed.
+ */
+export async function checkStaging(place: StagingPlace, s3: S3Access | undefined, bytes: number): Promise<void> {
+  let size = 0;
+  try {
+    if (place.kind === 'file') size = (await stat(place.path)).size;
+    else size = (await needS3(s3).client.send(new HeadObjectCommand({ Bucket: place.bucket, Key: place.key }))).ContentLength ?? 0;
+  } catch (err) {
+    if (!((err as NodeJS.ErrnoException).code === 'ENOENT' || isNotFound(err))) throw err;
+  }
+  if (size !== bytes) {
+    throw new ExitError('checkpoint', `the staging file ${place.kind === 'file' ? place.path : place.url} holds ${size} bytes, the checkpoint committed ${bytes}; the state cannot be finished from it: rerun with --fresh`);
   }
 }
 
