@@ -21,6 +21,7 @@ import type { S3SinkState } from './sinks/s3.js';
 import { openCsvSource } from './sources/csv.js';
 import { openInput } from './sources/open.js';
 import { removedLayout } from './state/removed.js';
+import { checkResumeWithoutState } from './state/plan.js';
 import { StateSession } from './state/session.js';
 
 export interface ExportEnv {
@@ -66,6 +67,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   const saved = store ? await store.load().catch((err: unknown) => (cfg.fresh ? undefined : Promise.reject(err))) : undefined;
   const plan = store && job ? planStart(saved, job, cfg.fresh, store.path) : { kind: 'fresh' as const };
   // Before anything is written: a state that cannot be used is exit 2 with nothing touched.
+  if (!cfg.state) checkResumeWithoutState(plan);
   const state = cfg.state ? await StateSession.open(cfg, s3, plan, log) : null;
   try {
     return await runWithState(cfg, env, { started, s3, input, store, saved, plan, job, state });

@@ -39,3 +39,10 @@ export function planState(start: StartPlan, opts: StateOptions, meta: StateMeta,
   }
   return { kind: 'run', run: saved.run, base: saved.base, resume: true };
 }
+
+/** A checkpoint of a run with --state resumed without it would append full rows to a delta (or skip the state update). */
+export function checkResumeWithoutState(start: StartPlan): void {
+  if (start.kind === 'resume' && start.from.state) {
+    throw refused(`the checkpoint was started with --state${start.from.state.delta ? ' --delta' : ''}; rerun it as it was, or add --fresh to start over`);
+  }
+}

@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { needS3, type S3Access } from '../aws/s3client.js';
 import { isS3Url, parseS3Url, type S3Location } from '../aws/s3url.js';
 import type { StartPlan } from '../checkpoint/plan.js';
 import type { CheckpointState } from '../checkpoint/state.js';
 import type { ExportConfig, StateOptions } from '../config.js';
-import { usageError } from '../errors.js';
+import { describe, ExitError, usageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { S3SinkState } from '../sinks/s3.js';
 import type { Sink } from '../sinks/sink.js';
@@ -20,6 +21,17 @@ import { writeRemovedFile } from './removed-file.js';
 import { fetchState, putState } from './s3.js';
 import { checkStaging, openStaging, recoverStaging, removeStaging, stagedLines, stagingPlace, type StagingPlace } from './staging.js';
 import { StateTracker } from './tracker.js';
+
+/** A local --removed file's directory must be writable: found out now, not after the whole run. */
+async function checkRemovedWritable(target: string | null): Promise<void> {
+  if (target === null || isS3Url(target)) return;
+  try {
+    await mkdir(dirname(target), { recursive: true });
+    await access(dirname(target), constants.W_OK);
+  } catch (err) {
+    throw new ExitError('output', `--removed ${target}: its directory cannot be written (${describe(err)})`);
+  }
+}
 
 /**
  * A run's state, from start to finish (README "Incremental exports"): opened and locked (an
@@ -50,6 +62,7 @@ export class StateSession {
       path = join(dir, 'state.sqlite');
       remote = { loc, etag: await fetchState(needS3(s3), loc, path), dir };
     }
+    await checkRemovedWritable(opts.removedPath);
     const db = await StateDb.open(path);
     try {
       const layout = stateLayout(cfg);

@@ -115,3 +115,12 @@ describe('unchanged users in the progress line and the metrics', () => {
     expect(text).toContain('amp_profile_export_removed_total 2');
   });
 });
+
+describe('a checkpoint of a run with --state', () => {
+  it('is not resumed without --state', async () => {
+    const { checkResumeWithoutState } = await import('../../src/state/plan.js');
+    const from = { state: { run: 'r', base: null, delta: true, reset: false, stagingBytes: 0 } } as Checkpoint;
+    expect(() => checkResumeWithoutState({ kind: 'resume', from })).toThrow(/started with --state --delta/);
+    expect(() => checkResumeWithoutState({ kind: 'complete', from })).not.toThrow();
+  });
+});
