@@ -22,7 +22,7 @@ import { openCsvSource } from './sources/csv.js';
 import { openInput } from './sources/open.js';
 import { removedLayout } from './state/removed.js';
 import { checkResumeWithoutState } from './state/plan.js';
-import { StateSession } from './state/session.js';
+import type { StateSession } from './state/session.js';
 
 export interface ExportEnv {
   secretKey: string;
@@ -68,7 +68,8 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   const plan = store && job ? planStart(saved, job, cfg.fresh, store.path) : { kind: 'fresh' as const };
   // Before anything is written: a state that cannot be used is exit 2 with nothing touched.
   if (!cfg.state) checkResumeWithoutState(plan);
-  const state = cfg.state ? await StateSession.open(cfg, s3, plan, log) : null;
+  // SQLite's native module only when asked, as ioredis for the shared limiter.
+  const state = cfg.state ? await (await import('./state/session.js')).StateSession.open(cfg, s3, plan, log) : null;
   try {
     return await runWithState(cfg, env, { started, s3, input, store, saved, plan, job, state });
   } finally {
