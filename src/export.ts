@@ -77,20 +77,19 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   }
 }
 
-async function runWithState(
-  cfg: ExportConfig,
-  env: ExportEnv,
-  { started, s3, input, store, saved, plan, job, state }: {
-    started: number;
-    s3: Awaited<ReturnType<typeof s3For>>;
-    input: Awaited<ReturnType<typeof openInput>>;
-    store: Awaited<ReturnType<typeof openCheckpointStore>> | null;
-    saved: Checkpoint | undefined;
-    plan: ReturnType<typeof planStart>;
-    job: ReturnType<typeof fingerprint> | null;
-    state: StateSession | null;
-  },
-): Promise<ExportResult> {
+/** What runExport opened and decided before the run proper: input, checkpoint, its plan, the state. */
+interface Opened {
+  started: number;
+  s3: Awaited<ReturnType<typeof s3For>>;
+  input: Awaited<ReturnType<typeof openInput>>;
+  store: Awaited<ReturnType<typeof openCheckpointStore>> | null;
+  saved: Checkpoint | undefined;
+  plan: ReturnType<typeof planStart>;
+  job: ReturnType<typeof fingerprint> | null;
+  state: StateSession | null;
+}
+
+async function runWithState(cfg: ExportConfig, env: ExportEnv, { started, s3, input, store, saved, plan, job, state }: Opened): Promise<ExportResult> {
   const log = env.log;
   const requests: RequestCounts = zeroRequests();
 
