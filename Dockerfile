@@ -9,14 +9,21 @@
 # test/e2e/dockerfile.test.ts runs these steps outside Docker (no engine on CI): it reads
 # the stages, WORKDIRs, COPYs, RUNs and the ENTRYPOINT below, so keep to those instructions.
 
-# Build: all dependencies (TypeScript), then dist/.
+# Build: all dependencies (TypeScript), then dist/. Then, in the same stage, the production
+# dependencies alone in prod/: better-sqlite3 (--state) compiles from source with node-gyp,
+# which needs python3, make and g++; they stay in this stage, not in the image.
 FROM node:22-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+# --ignore-scripts: tsc needs no native module; better-sqlite3 compiles once, in prod/ below.
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build
+WORKDIR /app/prod
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 
 # Runtime: production dependencies only, the compiled code and the fixtures (the emulator and
 # `demo` serve fixtures/profiles.json). The npm cache stays in the build cache, not the image.
@@ -24,7 +31,7 @@ FROM node:22-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+COPY --from=build /app/prod/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY fixtures ./fixtures
 # The code stays root-owned, read-only to the job. The job runs as `node` (uid 1000) in its

@@ -60,6 +60,22 @@ export interface ExportArgs extends EspArgs {
   s3PartSize: number;
   leaseSeconds: number;
   takeOverLease: boolean;
+  state?: string;
+  delta: boolean;
+  removed?: string;
+  resetState: boolean;
+}
+
+/** `--state` and what goes with it (README "Incremental exports"); null when there is no state. */
+export interface StateOptions {
+  /** A local path or an s3:// URL, `{shard}` and `{date}` filled in. */
+  path: string;
+  /** Write only new and changed users. */
+  delta: boolean;
+  /** Where users the state holds but the input lacks are written; null = nowhere (they still leave the state). */
+  removedPath: string | null;
+  /** Start from an empty state; replace it when the run completes. */
+  reset: boolean;
 }
 
 /** Every option, validated and normalised once. */
@@ -107,6 +123,8 @@ export interface ExportConfig {
   leaseSeconds: number;
   /** Take over a fresh S3 lease: a person knows its run is gone. @default false */
   takeOverLease: boolean;
+  /** --state, --delta, --removed, --reset-state; null without --state. */
+  state: StateOptions | null;
 }
 
 const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -207,6 +225,21 @@ export function buildConfig(a: ExportArgs, now = new Date(), env: NodeJS.Process
     const why = isS3Url(v) ? parseS3Url(v) : undefined;
     if (typeof why === 'string') problems.push(`--${flag} ${v}: ${why}`);
   }
+  const statePath = a.state ? fillPath(a.state, now, shard) : undefined;
+  const removedPath = a.removed ? fillPath(a.removed, now, shard) : undefined;
+  for (const [flag, on] of [['delta', a.delta], ['removed', a.removed !== undefined], ['reset-state', a.resetState]] as const) {
+    need(!on || statePath !== undefined, `--${flag} needs --state (the file that remembers what was delivered)`);
+  }
+  need(a.state === undefined || a.state !== '', '--state must not be empty');
+  need(a.removed === undefined || a.removed !== '', '--removed must not be empty');
+  need(a.removed !== '-', '--removed - : the removed users go to a file or an s3:// object, not stdout');
+  // Shards sharing one state would each report the others' users as removed.
+  need(!a.state || shard.count === 1 || a.state.includes('{shard}'), `--state ${a.state}: with shards, put {shard} in the path (one state per shard)`);
+  need(!a.removed || shard.count === 1 || a.removed.includes('{shard}'), `--removed ${a.removed}: with shards, put {shard} in the path (each shard reports its own users)`);
+  for (const [flag, v] of [['state', statePath], ['removed', removedPath]] as const) {
+    const why = isS3Url(v) ? parseS3Url(v) : undefined;
+    if (typeof why === 'string') problems.push(`--${flag} ${v}: ${why}`);
+  }
   need(a.s3Sse === undefined || SSE_VALUES.includes(a.s3Sse), `--s3-sse expects ${SSE_VALUES.join(' or ')}, got ${a.s3Sse}`);
   need(a.s3KmsKeyId === undefined || a.s3Sse === 'aws:kms', '--s3-kms-key-id needs --s3-sse aws:kms');
   int(a.s3PartSize, 's3-part-size', MIN_PART_MIB, MAX_PART_MIB);
@@ -295,6 +328,9 @@ export function buildConfig(a: ExportArgs, now = new Date(), env: NodeJS.Process
     esp,
     leaseSeconds: a.leaseSeconds,
     takeOverLease: a.takeOverLease,
+    state: statePath
+      ? { path: place(statePath), delta: a.delta, removedPath: removedPath ? place(removedPath) : null, reset: a.resetState }
+      : null,
   };
 }
 

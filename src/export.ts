@@ -25,6 +25,9 @@ import type { S3SinkState } from './sinks/s3.js';
 import { columnsUsed } from './wiring/columns.js';
 import { openCsvSource } from './sources/csv.js';
 import { openInput } from './sources/open.js';
+import { removedLayout } from './state/removed.js';
+import { checkResumeWithoutState } from './state/plan.js';
+import type { StateSession } from './state/session.js';
 
 export interface ExportEnv {
   secretKey: string;
@@ -75,11 +78,44 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   // --fresh discards whatever is there, a corrupt checkpoint included.
   const saved = store ? await store.load().catch((err: unknown) => (cfg.fresh ? undefined : Promise.reject(err))) : undefined;
   const plan = store && job ? planStart(saved, job, cfg.fresh, store.path) : { kind: 'fresh' as const };
+  // Before anything is written: a state that cannot be used is exit 2 with nothing touched.
+  if (!cfg.state) checkResumeWithoutState(plan);
+  // SQLite's native module only when asked, as ioredis for the shared limiter.
+  const state = cfg.state ? await (await import('./state/session.js')).StateSession.open(cfg, s3, plan, log) : null;
+  try {
+    return await runWithState(cfg, env, { started, s3, input, store, saved, plan, job, state, claim, apiProxy });
+  } finally {
+    await state?.close();
+  }
+}
+
+/** What runExport opened and decided before the run proper: input, checkpoint, its plan, the state. */
+interface Opened {
+  started: number;
+  s3: Awaited<ReturnType<typeof s3For>>;
+  input: Awaited<ReturnType<typeof openInput>>;
+  store: Awaited<ReturnType<typeof openCheckpointStore>> | null;
+  saved: Checkpoint | undefined;
+  plan: ReturnType<typeof planStart>;
+  job: ReturnType<typeof fingerprint> | null;
+  state: StateSession | null;
+  claim: Awaited<ReturnType<typeof claimRun>>;
+  apiProxy: Awaited<ReturnType<typeof checkedRoute>>;
+}
+
+async function runWithState(cfg: ExportConfig, env: ExportEnv, { started, s3, input, store, saved, plan, job, state, claim, apiProxy }: Opened): Promise<ExportResult> {
+  const log = env.log;
   const requests: RequestCounts = zeroRequests();
   claim.throwIfLost(); // a run paused past its lease since it took it writes nothing from here on
 
   if (plan.kind === 'complete') {
     await finishUploads(cfg, s3, plan.from);
+    if (state?.plan.kind === 'finish') {
+      // Killed during the state update: the staged results are all there; finish it.
+      const layout = outputLayout(cfg, plan.from.input.header, input.name);
+      const removed = await state.finish(s3, removedLayout(cfg, layout.rows.header()), cfg.s3.partSize, plan.from.state, log);
+      return { exitCode: plan.from.counts.failed > 0 ? ExitCode.partial : ExitCode.ok, ended: 'complete', counts: { ...plan.from.counts, removed }, requests, durationMs: performance.now() - started, outputBytes: plan.from.outputBytes, errorsBytes: plan.from.errorsBytes };
+    }
     log.info({ checkpoint: store!.path, ...plan.from.counts }, 'this job already completed; nothing to do (use --fresh to run it again)');
     return { exitCode: ExitCode.ok, ended: 'already_complete', counts: plan.from.counts, requests, durationMs: 0, outputBytes: plan.from.outputBytes, errorsBytes: plan.from.errorsBytes };
   }
@@ -109,13 +145,15 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   const writer = from
     ? new OrderedWriter(out, errors, rows, { offset: from.input.offset, feeds: from.input.feeds, line: from.input.line, counts: from.counts })
     : OrderedWriter.fresh(out, errors, rows, source.headerEnd, source.headerFeeds);
+  if (state) writer.track(await state.tracker(s3, cfg.s3.partSize, from?.state));
+  const staging = state?.stagingSink;
   if (from) log.info({ checkpoint: store!.path, line: from.input.line, users: from.counts.users }, 'resuming from checkpoint');
 
   const client = new ProfileClient({ apiUrl: cfg.apiUrl, secretKey: env.secretKey, query: cfg.query, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs, proxy: apiProxy });
   const fetchUser = makeFetchUser({ attempt: (u, s) => client.attempt(u, s), limiter, query: cfg.query, maxRetries: cfg.maxRetries, backoff: backoffFromEnv(), counts: requests, log, health: new Health() });
 
   const requestsBefore = from?.requests ?? 0;
-  const checkpoint = (pos: Position, done: boolean, outputState: S3SinkState | void, errorsState: S3SinkState | void): Checkpoint => ({
+  const checkpoint = (pos: Position, done: boolean, outputState: S3SinkState | void, errorsState: S3SinkState | void, stateAt: { bytes: number; st: S3SinkState | void } | null): Checkpoint => ({
     version: CHECKPOINT_VERSION,
     job: job!,
     done,
@@ -128,6 +166,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     ...(outputState ? { outputState } : {}),
     ...(pos.outputPart ? { outputPart: pos.outputPart } : {}),
     ...(errorsState ? { errorsState } : {}),
+    ...(state && stateAt ? { state: state.checkpointPart(stateAt.bytes, stateAt.st) } : {}),
   });
   // A checkpoint only ever names bytes already on disk: take the position, make the sinks
   // durable (fsync), then write the checkpoint that points at them. position() and sync()
@@ -142,16 +181,18 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
       claim.throwIfLost();
       const pos = writer.position();
       if (!done && pos.line === lastSaved) return;
-      const [outputState, errorsState] = await Promise.all([out.sync(), errors.sync()]).catch((err: unknown) => {
+      const stagingBytes = staging?.bytes ?? 0;
+      const [outputState, errorsState, stagingState] = await Promise.all([out.sync(), errors.sync(), staging?.sync()]).catch((err: unknown) => {
         if (err instanceof ExitError && err.code === 'storage') writer.fail(err);
         throw err;
       });
       if (store) {
         claim.throwIfLost();
-        await store.save(checkpoint(pos, done, outputState, errorsState));
+        await store.save(checkpoint(pos, done, outputState, errorsState, staging ? { bytes: stagingBytes, st: stagingState } : null));
         committed = { counts: structuredClone(pos.counts), outputBytes: pos.outputBytes, errorsBytes: pos.errorsBytes };
         out.checkpointed?.();
         errors.checkpointed?.();
+        staging?.checkpointed?.();
       }
       lastSaved = pos.line;
     });
@@ -202,7 +243,7 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
     claim.throwIfLost();
     await finalCommit(() => commit(end.ended === 'complete'), log, endError ? [] : undefined);
     // A run that stopped early leaves its S3 upload open for the resume: no partial object.
-    await Promise.all([out.close(end.ended === 'complete'), errors.close(end.ended === 'complete')]);
+    await Promise.all([out.close(end.ended === 'complete'), errors.close(end.ended === 'complete'), staging?.close(end.ended === 'complete')]);
   } catch (err) {
     endError ??= err as Error;
   }
@@ -210,6 +251,14 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   // Counts as committed: a store's last saved checkpoint (all of it when the final commit
   // succeeded); without a checkpoint (stdout), what was handed to the sink.
   const pos = store && committed ? committed : writer.position();
+  // The state moves on only when the run completed (exit 0 or 4); users that failed keep their entry.
+  if (state && !endError && end.ended === 'complete') {
+    try {
+      pos.counts.removed = await state.finish(s3, removedLayout(cfg, rows.header()), cfg.s3.partSize, undefined, log);
+    } catch (err) {
+      endError = err as Error;
+    }
+  }
   const result: ExportResult = {
     exitCode: ExitCode.ok,
     ended: endError ? 'fatal' : end.ended,

@@ -12,6 +12,11 @@ export const exportFlags = {
   errors: { type: 'string', describe: 'Errors CSV (failed users, unreadable rows); a valid --input for a rerun', defaultDescription: 'output + .errors.csv', group: 'Input/output:' },
   checkpoint: { type: 'string', describe: 'Checkpoint file (or s3:// object) for resume', defaultDescription: 'output + .checkpoint.json', group: 'Input/output:' },
   fresh: { type: 'boolean', default: false, describe: 'Discard an existing checkpoint and start over', group: 'Input/output:' },
+  // Incremental exports (README "Incremental exports").
+  state: { type: 'string', describe: 'SQLite file (or s3:// object) remembering what the last completed run delivered per user; created on first use; {shard} and {date} are filled in', group: 'Incremental:' },
+  delta: { type: 'boolean', default: false, describe: 'Write only users new to --state or whose rows changed', group: 'Incremental:' },
+  removed: { type: 'string', describe: "Write users --state holds that this run's input lacks, one row each (status removed), here (path or s3://)", group: 'Incremental:' },
+  'reset-state': { type: 'boolean', default: false, describe: 'Treat --state as empty (every user new) and replace it when the run completes', group: 'Incremental:' },
   'user-id-column': { type: 'string', default: 'user_id', describe: 'Input column holding the user id', group: 'Input/output:' },
   'device-id-column': { type: 'string', default: 'device_id', describe: 'Input column holding the device id', group: 'Input/output:' },
   'max-items': { type: 'number', describe: 'Items per recommendation (CSV: item_1..item_N)', defaultDescription: '10 for CSV, all for JSONL', group: 'Input/output:' },

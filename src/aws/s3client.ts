@@ -74,8 +74,9 @@ export class S3Access {
 }
 
 /** S3 access for an export that reads or writes anything on S3; undefined when none does. */
-export async function s3For(cfg: { input: Location; output: Location; errorsPath: string; checkpointPath: string | null; s3: S3Settings }): Promise<S3Access | undefined> {
-  const onS3 = cfg.input.kind === 's3' || cfg.output.kind === 's3' || isS3Url(cfg.errorsPath) || (cfg.checkpointPath !== null && isS3Url(cfg.checkpointPath));
+export async function s3For(cfg: { input: Location; output: Location; errorsPath: string; checkpointPath: string | null; s3: S3Settings; state?: { path: string; removedPath: string | null } | null }): Promise<S3Access | undefined> {
+  const onS3 = cfg.input.kind === 's3' || cfg.output.kind === 's3' || isS3Url(cfg.errorsPath) || (cfg.checkpointPath !== null && isS3Url(cfg.checkpointPath)) ||
+    isS3Url(cfg.state?.path) || isS3Url(cfg.state?.removedPath ?? undefined);
   if (!onS3) return undefined;
   const s3 = await S3Access.create(cfg.s3);
   const first = [cfg.input, cfg.output].find((l) => l.kind === 's3')?.url ?? [cfg.checkpointPath, cfg.errorsPath].find((p) => isS3Url(p ?? undefined));

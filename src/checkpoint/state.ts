@@ -28,6 +28,22 @@ export interface Checkpoint {
   errorsState?: S3SinkState;
   /** A split output's current file; `outputBytes` is then the total over all its files. */
   outputPart?: SplitPart;
+  /** With --state: what a resume needs to finish the state (README "Incremental exports"). */
+  state?: CheckpointState;
+}
+
+/** The state's part of a checkpoint. */
+export interface CheckpointState {
+  /** This run's id: the state records the run whose results it holds. */
+  run: string;
+  /** The state's last run when this run started: a resume compares with the same state. */
+  base: string | null;
+  delta: boolean;
+  reset: boolean;
+  /** Committed length of the staging file (every user's new content, unchanged ones included). */
+  stagingBytes: number;
+  /** An S3 staging object's upload, as `outputState`. */
+  stagingState?: S3SinkState;
 }
 
 /** Names of what differs between two jobs, in words a person can act on; empty when equal. */
@@ -87,6 +103,8 @@ export function invalidReason(v: unknown): string | null {
     if (!Array.isArray(st.parts) || !Array.isArray(st.segments) || !isNum(st.bytes)) return `no parts or segments in ${k}`;
   }
   const part = v.outputPart;
+  const st = v.state;
+  if (st !== undefined && (!isObj(st) || typeof st.run !== 'string' || !isNum(st.stagingBytes) || typeof st.delta !== 'boolean' || typeof st.reset !== 'boolean')) return 'no run or staging length in state';
   if (part !== undefined && (!isObj(part) || !isNum(part.index) || part.index < 1 || !isNum(part.bytes) || !isNum(part.rows))) return 'no current file in outputPart';
   return null;
 }

@@ -1,6 +1,7 @@
 import type { S3Access } from '../aws/s3client.js';
 import { needS3 } from '../aws/s3client.js';
 import type { ExportConfig } from '../config.js';
+import type { LocationsConfig } from '../preflight/locations.js';
 import { describe, ExitError, outputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type Holder, describeHolder, refusal, thisRun } from './holder.js';
@@ -22,7 +23,7 @@ export interface Claim {
   throwIfLost(): void;
 }
 
-type ClaimSettings = Pick<ExportConfig, 'checkpointPath' | 'output' | 'errorsPath' | 'summaryPath' | 'metricsPath' | 'takeOverLease' | 'leaseSeconds'>;
+type ClaimSettings = LocationsConfig & Pick<ExportConfig, 'takeOverLease' | 'leaseSeconds'>;
 
 /** Released by `releaseClaims()` when the process is about to exit (cli.ts), after the summary. */
 const held: Array<() => unknown> = [];

@@ -19,6 +19,10 @@ export interface Counts {
   rows: number;
   /** Rows `--control drop` left out (control-group recs); present only in that mode. */
   control_dropped?: number;
+  /** With --state: users whose rows are the same as the state's (not written with --delta). */
+  unchanged?: number;
+  /** With --state: users the state held that the input lacks (they leave the state; in the --removed file). */
+  removed?: number;
 }
 
 /** Where a split output stands: what a checkpoint records to resume it (with the total `bytes`). */

@@ -32,6 +32,7 @@ const flags = {
   'retry-after': { type: 'number', default: 1, describe: 'Retry-After seconds of the "429" fault (a fraction such as 0.05 is not valid HTTP, but the exporter honours it: tests use it to wait less)' },
   'tls-cert': { type: 'string', describe: 'Serve https with this certificate (PEM file; needs --tls-key)' },
   'tls-key': { type: 'string', describe: 'Private key (PEM file) of --tls-cert' },
+  epoch: { type: 'number', default: 0, describe: 'Answers as of night N: at each epoch about one user in ten gets new recommendations and propensities (deterministic per id)' },
   record: { type: 'boolean', default: false, describe: 'Keep arrival times and per-id counts for GET /__emulator/stats' },
 } as const satisfies Record<string, Options>;
 
@@ -55,6 +56,7 @@ function checkArgs(a: Record<string, unknown>): true {
   int('slow-ms', 0);
   const retryAfter = a['retry-after'] as number;
   if (!(Number.isFinite(retryAfter) && retryAfter >= 0)) throw new Error(`--retry-after: expected a number of seconds >= 0, got ${String(retryAfter)}`);
+  int('epoch', 0, 1_000_000);
   const interval = a['rate-interval'] as number;
   if (!(Number.isFinite(interval) && interval > 0)) throw new Error(`--rate-interval: expected a number of seconds > 0, got ${String(interval)}`);
   if (![200, 400, 404].includes(a['unknown-status'] as number)) throw new Error(`--unknown-status: expected 200, 400 or 404, got ${String(a['unknown-status'])}`);
@@ -95,6 +97,7 @@ export async function emulatorOptionsFrom(args: EmulatorArgs, env: NodeJS.Proces
     host: args.host,
     profiles: await loadProfiles(args.profiles),
     synthetic: args.synthetic,
+    epoch: args.epoch,
     secretKey: await resolveSecretKey(args.secretKeyFile, env),
     rateLimit: args.rateLimit,
     rateIntervalMs: args.rateInterval * 1000,

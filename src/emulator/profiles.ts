@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ProfileQuery } from '../api/types.js';
 import type { ProfileFixture, RecFixture } from './fixture.js';
-import { syntheticProfile } from './synthetic.js';
+import { fixtureAtEpoch, syntheticProfile } from './synthetic.js';
 
 export type { ProfileFixture, RecFixture };
 
@@ -99,7 +99,8 @@ export class ProfileIndex {
   private readonly byUser = new Map<string, ProfileFixture>();
   private readonly byDevice = new Map<string, ProfileFixture>();
 
-  constructor(profiles: readonly ProfileFixture[], private readonly synthetic = false) {
+  /** `epoch`: answers as of that epoch (synthetic.ts `changedAt`); 0 = as the fixtures say. */
+  constructor(profiles: readonly ProfileFixture[], private readonly synthetic = false, private readonly epoch = 0) {
     for (const p of profiles) {
       if (p.user_id) this.byUser.set(p.user_id, p);
       if (p.device_id) this.byDevice.set(p.device_id, p);
@@ -110,7 +111,8 @@ export class ProfileIndex {
     const byUser = userId !== '';
     const id = byUser ? userId : deviceId;
     const found = (byUser ? this.byUser : this.byDevice).get(id);
-    if (found || !this.synthetic || id === '' || id.includes('unknown')) return found;
-    return syntheticProfile(id, byUser ? 'user' : 'device', query);
+    if (found) return this.epoch > 0 ? fixtureAtEpoch(found, this.epoch) : found;
+    if (!this.synthetic || id === '' || id.includes('unknown')) return undefined;
+    return syntheticProfile(id, byUser ? 'user' : 'device', query, this.epoch);
   }
 }

@@ -28,6 +28,8 @@ export interface EmulatorOptions {
   profiles: ProfileFixture[];
   /** Ids not in the fixtures get a generated profile, except ids containing `unknown`. @default false */
   synthetic?: boolean;
+  /** Answers as of this night: about one user in ten changes at each epoch (synthetic.ts `changedAt`). @default 0 */
+  epoch?: number;
   /** The only key accepted. */
   secretKey: string;
   /** Requests per window; 0 = no throttle. @default 600 */
@@ -75,7 +77,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const unknownStatus = options.unknownStatus ?? 400;
   const shape = options.shape ?? 'official';
   if (!(Number.isInteger(rateLimit) && rateLimit >= 0)) throw new RangeError(`rateLimit: expected an integer >= 0, got ${rateLimit}`);
-  const index = new ProfileIndex(options.profiles, options.synthetic ?? false);
+  const index = new ProfileIndex(options.profiles, options.synthetic ?? false, options.epoch ?? 0);
   const throttle = rateLimit > 0 ? new SlidingWindowThrottle(rateLimit, windowMs) : null;
   let secretKey = options.secretKey;
   let faults = makeInjector(options.faults ?? null);

@@ -3,6 +3,7 @@ import { formatError } from '../output/errors.js';
 import type { Sink } from '../sinks/sink.js';
 import type { SplitPart } from '../contracts/positions.js';
 import type { SourceItem, UserRow } from '../sources/csv.js';
+import type { UserTracker } from '../contracts/tracker.js';
 import { type Counts, zeroCounts } from './counters.js';
 import type { RowStatus, UserOutcome } from './outcome.js';
 
@@ -47,6 +48,7 @@ export class OrderedWriter {
   private failure: Error | undefined;
   private waiters: Array<() => void> = [];
   private pos: Position;
+  private tracker: UserTracker | undefined;
 
   constructor(
     private readonly out: Sink,
@@ -62,6 +64,13 @@ export class OrderedWriter {
     // A split output writes the header at the top of each of its files itself.
     if (header && !out.part) out.write(header);
     return new OrderedWriter(out, errors, rows, { offset: headerEnd, feeds: headerFeeds, line: 1, counts: zeroCounts() });
+  }
+
+  /** With --state: each user is compared with the state and staged; with --delta unchanged users are not written. */
+  track(tracker: UserTracker): this {
+    this.tracker = tracker;
+    this.pos.counts.unchanged ??= 0;
+    return this;
   }
 
   /** Items handed in so far minus items written. */
@@ -122,6 +131,7 @@ export class OrderedWriter {
         if (this.waiters.length) for (const w of this.waiters.splice(0)) w();
         if (this.out.full) await this.out.drain();
         if (this.errors.full) await this.errors.drain();
+        if (this.tracker?.full) await this.tracker.drain();
       }
     } catch (err) {
       // A sink that cannot be written (disk full...) is fatal; the reader learns it at room().
@@ -141,6 +151,7 @@ export class OrderedWriter {
     }
     if (item.kind === 'bad') {
       c.skipped++;
+      this.tracker?.keep(item);
       this.errors.write(formatError({ user_id: item.user_id, device_id: item.device_id, line: item.line, reason: item.reason }));
       return;
     }
@@ -148,11 +159,16 @@ export class OrderedWriter {
     if (!o) throw new Error('a user row needs an outcome');
     if (o.status === 'failed') {
       c.failed++;
+      this.tracker?.keep(item);
       this.errors.write(formatError({ ...item, reason: o.reason, httpStatus: o.httpStatus, attempts: o.attempts }));
       return;
     }
     c[o.status]++;
     const f = this.rows.format(item, o.status, o.status === 'unknown_user' ? null : o.profile);
+    if (this.tracker && this.tracker.deliver(item, f.text) === 'unchanged') {
+      c.unchanged = (c.unchanged ?? 0) + 1;
+      if (this.tracker.delta) return;
+    }
     c.rows += f.rows;
     if (f.dropped !== undefined) c.control_dropped = (c.control_dropped ?? 0) + f.dropped;
     this.out.write(f.text, f.rows);

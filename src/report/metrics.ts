@@ -53,6 +53,8 @@ export function runRegistry(s: RunSummary, scrub: (text: string) => string = (t)
   gauge('last_run_timestamp_seconds', 'When the last run ended (Unix time).', Date.parse(s.finishedAt) / 1000);
   gauge('exit_code', 'Exit code of the last run (0 done, 2 config/input, 3 key refused, 4 some users failed, 5 API unavailable, 130/143 interrupted).', s.exitCode);
   new Gauge({ name: `${PREFIX}last_run_info`, help: 'Always 1; labels describe the last run.', labelNames: ['version', 'ended'], registers }).set({ version: s.version, ended: s.ended }, 1);
+  if (s.unchanged !== undefined) counter('unchanged_total', 'Users whose rows matched the state (--state; not written with --delta); also counted by status above.', s.unchanged);
+  if (s.removed !== undefined) counter('removed_total', 'Users the state held that the input lacked (--state): they left the state and went to the --removed file.', s.removed);
   return registers[0]!;
 }
 

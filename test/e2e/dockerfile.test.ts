@@ -31,7 +31,8 @@ beforeAll(async () => {
   }
   expect(r.stages).toHaveLength(2);
   [build, runtime] = r.stages as [Stage, Stage];
-}, 300_000);
+  // better-sqlite3 compiles from source in the prod install: about 70 s on two idle cores, minutes on a loaded machine.
+}, 900_000);
 
 afterAll(() => {
   for (const t of temps) rmSync(t, { recursive: true, force: true });

@@ -140,6 +140,19 @@ export async function buildStages(instructions: Instruction[], context: string, 
         while (/^--(mount|network|security)=\S+\s+/.test(cmd)) cmd = cmd.replace(/^--\S+\s+/, '');
         // Outside a container an absolute path is the host's: refuse rather than touch it.
         if (/(^|\s)\//.test(cmd)) throw new Error(`${where}: "${cmd}" names an absolute path; it cannot run outside Docker`);
+        // The host stands in for the image's system packages: check they are there, install nothing.
+        if (cmd.startsWith('apt-get ')) {
+          const pkgs = cmd.replace(/^.*install\s+/, '').split(/\s+/).filter((p) => p && !p.startsWith('-'));
+          const tool: Record<string, string> = { python3: 'python3', make: 'make', 'g++': 'g++' };
+          for (const p of pkgs) {
+            if (!tool[p]) throw new Error(`${where}: the package ${p} has no host stand-in here; teach test/support/dockerfile.ts which command it provides`);
+            await run('sh', ['-c', `command -v ${tool[p]}`]).catch(() => {
+              throw new Error(`${where}: ${tool[p]} is not on this host (the image installs it with apt-get)`);
+            });
+          }
+          log(`${where}: ${cmd} (host has ${pkgs.join(', ')}: skipped)`);
+          break;
+        }
         log(`${where}: ${cmd}`);
         const env = { ...process.env, ...s.env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false', npm_config_fund: 'false' };
         try {

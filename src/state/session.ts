@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { needS3, type S3Access } from '../aws/s3client.js';
+import { isS3Url, parseS3Url, type S3Location } from '../aws/s3url.js';
+import type { StartPlan } from '../checkpoint/plan.js';
+import type { CheckpointState } from '../checkpoint/state.js';
+import type { ExportConfig, StateOptions } from '../config.js';
+import { describe, ExitError, usageError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { S3SinkState } from '../sinks/s3.js';
+import type { Sink } from '../sinks/sink.js';
+import { applyRun, killPoint } from './apply.js';
+import { StateDb } from './db.js';
+import { type StateLayout, stateLayout } from './layout.js';
+import { planState, type StatePlan } from './plan.js';
+import type { RemovedLayout } from './removed.js';
+import { writeRemovedFile } from './removed-file.js';
+import { fetchState, putState } from './s3.js';
+import { checkStaging, openStaging, recoverStaging, removeStaging, stagedLines, stagingPlace, type StagingPlace } from './staging.js';
+import { StateTracker } from './tracker.js';
+
+/** A local --removed file's directory must be writable: found out now, not after the whole run. */
+async function checkRemovedWritable(target: string | null): Promise<void> {
+  if (target === null || isS3Url(target)) return;
+  try {
+    await mkdir(dirname(target), { recursive: true });
+    await access(dirname(target), constants.W_OK);
+  } catch (err) {
+    throw new ExitError('output', `--removed ${target}: its directory cannot be written (${describe(err)})`);
+  }
+}
+
+/**
+ * A run's state, from start to finish (README "Incremental exports"): opened and locked (an
+ * s3:// state fetched to a temporary file) and checked before any request; compared with and
+ * staged into during the run; moved on only once the run completes.
+ */
+export class StateSession {
+  private staging: Sink | undefined;
+
+  private constructor(
+    readonly opts: StateOptions,
+    readonly db: StateDb,
+    readonly plan: StatePlan,
+    private readonly layout: StateLayout,
+    private readonly place: StagingPlace,
+    private readonly remote: { loc: S3Location; etag: string | null; dir: string } | null,
+  ) {}
+
+  /** Refused with exit 2 before any request: a state that cannot be used, of another layout, or moved on under a resume. */
+  static async open(cfg: ExportConfig, s3: S3Access | undefined, start: StartPlan, log: Logger): Promise<StateSession> {
+    const opts = cfg.state!;
+    let remote: { loc: S3Location; etag: string | null; dir: string } | null = null;
+    let path = opts.path;
+    if (isS3Url(opts.path)) {
+      const loc = parseS3Url(opts.path);
+      if (typeof loc === 'string') throw usageError(`--state ${opts.path}: ${loc}`);
+      const dir = await mkdtemp(join(tmpdir(), 'ape-state-'));
+      path = join(dir, 'state.sqlite');
+      remote = { loc, etag: await fetchState(needS3(s3), loc, path), dir };
+    }
+    await checkRemovedWritable(opts.removedPath);
+    const db = await StateDb.open(path);
+    try {
+      const layout = stateLayout(cfg);
+      if (!opts.reset) db.checkLayout(layout);
+      const plan = planState(start, opts, db.meta, randomUUID, opts.path);
+      if (plan.kind === 'done' && plan.note) log.warn(plan.note);
+      return new StateSession(opts, db, plan, layout, await stagingPlace(cfg.checkpointPath), remote);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** The tracker the writer calls for each user, over the staging file (resumed from `from`). */
+  async tracker(s3: S3Access | undefined, partSize: number, from: CheckpointState | undefined): Promise<StateTracker> {
+    this.staging = await openStaging(this.place, s3, partSize, from);
+    const lookup = this.opts.reset ? () => undefined : (k: string) => this.db.hashOf(k);
+    return new StateTracker(lookup, this.staging, this.opts.delta);
+  }
+
+  get stagingSink(): Sink | undefined {
+    return this.staging;
+  }
+
+  /** The checkpoint's state part for the staging bytes committed with it. */
+  checkpointPart(stagingBytes: number, stagingState: S3SinkState | void): CheckpointState {
+    const p = this.plan;
+    if (p.kind !== 'run') throw new Error('no state run in progress');
+    return { run: p.run, base: p.base, delta: this.opts.delta, reset: this.opts.reset, stagingBytes, ...(stagingState ? { stagingState } : {}) };
+  }
+
+  /**
+   * The run completed: write the removed users, move the state on in one transaction, put an
+   * s3:// state back, drop the staging file. Killed anywhere here, the rerun does it again with
+   * the same result (the checkpoint says complete; the state says which run it holds).
+   */
+  async finish(s3: S3Access | undefined, removed: RemovedLayout, partSize: number, from: CheckpointState | undefined, log: Logger): Promise<number> {
+    const p = this.plan;
+    if (p.kind === 'done') return 0;
+    if (p.kind === 'finish' && from) {
+      await recoverStaging(this.place, s3, partSize, from);
+      await checkStaging(this.place, s3, from.stagingBytes);
+    }
+    const started = performance.now();
+    const tmp = this.remote?.dir ?? (await mkdtemp(join(tmpdir(), 'ape-removed-')));
+    try {
+      const target = this.opts.removedPath;
+      const gone = await applyRun(this.db, {
+        run: p.run,
+        layout: this.layout,
+        reset: this.opts.reset,
+        staged: stagedLines(this.place, s3),
+        leaving: async (users) => {
+          if (target) await writeRemovedFile(target, removed, users, s3, tmp);
+        },
+      });
+      this.db.close();
+      killPoint('state-put');
+      if (this.remote) await putState(needS3(s3), this.remote.loc, this.db.path, this.remote.etag);
+      await removeStaging(this.place, s3).catch((err: unknown) => log.warn({ err: String(err) }, 'could not remove the staging file'));
+      log.info({ state: this.opts.path, removed: gone, removedFile: target, ms: Math.round(performance.now() - started) }, 'state updated');
+      return gone;
+    } finally {
+      if (!this.remote) await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+    if (this.remote) await rm(this.remote.dir, { recursive: true, force: true });
+  }
+}
