@@ -76,6 +76,8 @@ export async function runPipeline(p: RunParts): Promise<RunEnd> {
     fail(err as Error);
   }
 
+  // A stop can come after the last row was read, while the queue still holds users: it drops them too.
+  if (!stopped()) await raceAbort(queue.onIdle(), interrupt);
   if (stopped()) {
     // Nothing new starts; what is in flight gets `graceMs` (0 for a fatal error) to finish.
     queue.clear();
@@ -83,8 +85,6 @@ export async function runPipeline(p: RunParts): Promise<RunEnd> {
     const idle = queue.onIdle();
     if (!(await within(idle, grace))) inflight.abort(new Error('grace period over'));
     await idle;
-  } else {
-    await queue.onIdle();
   }
   // A sink that failed (disk full) is this run's fatal error, not an exception past it.
   await p.writer.settle().catch((err: unknown) => fail(err as Error));

@@ -274,6 +274,21 @@ describe('--summary and --metrics-file', () => {
     expect(s.users as number).toBeLessThan(USERS);
   });
 
+  it('SIGTERM after the whole input was read still drops the users not yet sent', async () => {
+    // --concurrency 32: the reader has queued all 60 users long before the signal; at 10 a
+    // second, 32 are in flight at the first checkpoint and the rest still queued.
+    const out = join(dir, 'read-then-stopped.csv');
+    const summaryPath = join(dir, 'read-then-stopped.json');
+    const run = startCli(exportArgs(out, ['--rate-limit', '10', '--rate-interval', '1', '--concurrency', '32', '--summary', summaryPath]));
+    while (run.child.exitCode === null && (!existsSync(out) || readFileSync(out, 'utf8').split('\n').length < 10)) await new Promise((r) => setTimeout(r, 100));
+    run.child.kill('SIGTERM');
+    expect((await run.done).code).toBe(143);
+    const s = JSON.parse(readFileSync(summaryPath, 'utf8')) as Record<string, number | string>;
+    expect(s).toMatchObject({ ended: 'stopped' });
+    expect(s.users).toBe(statusCounts(readFileSync(out, 'utf8')).ok);
+    expect(s.users as number).toBeLessThan(USERS);
+  });
+
   it('a run that stops on bad input still leaves a summary and metrics with its exit code', async () => {
     const summaryPath = join(dir, 'failed-summary.json');
     const metricsPath = join(dir, 'failed.prom');
