@@ -61,7 +61,7 @@ describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real red
       const r = await runCli(exportArgs(input, join(dir, 'noredis.csv'), ['--redis-url', `redis://:hunter2@127.0.0.1:${port}`]));
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(new RegExp(`--redis-url redis://:\\*\\*\\*@127.0.0.1:${port}/?: cannot connect \\(ECONNREFUSED\\)`));
+      expect(r.stderr).toMatch(new RegExp(`--redis-url redis://\\*\\*\\*@127.0.0.1:${port}/?: cannot connect \\(ECONNREFUSED\\)`));
       expect(r.stderr).not.toContain('hunter2');
       expect(emu.stats().requests).toBe(0);
     } finally {
