@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, ROOT } from '../support/cli.js';
-import { buildContext, buildStages, dockerignore, hostEntrypoint, parseDockerfile, type Stage } from '../support/dockerfile.js';
+import { buildContext, buildStages, dockerignore, hostEntrypoint, localPrebuilds, parseDockerfile, type Stage } from '../support/dockerfile.js';
 
 /**
  * The Dockerfile, built and started without Docker (no engine here or on CI): the build stage's
@@ -22,7 +23,9 @@ const temps: string[] = [];
 beforeAll(async () => {
   const context = await buildContext(ROOT);
   temps.push(context);
-  const r = await buildStages(instructions, context);
+  const prebuilds = mkdtempSync(join(tmpdir(), 'ape-prebuilds-'));
+  temps.push(prebuilds);
+  const r = await buildStages(instructions, context, () => {}, await localPrebuilds(ROOT, prebuilds));
   temps.push(...r.stages.map((s) => s.root));
   if (r.unreachable) {
     skipped = `npm could reach neither its cache nor the registry (${r.unreachable})`;
@@ -31,7 +34,8 @@ beforeAll(async () => {
   }
   expect(r.stages).toHaveLength(2);
   [build, runtime] = r.stages as [Stage, Stage];
-  // better-sqlite3 compiles from source in the prod install: about 70 s on two idle cores, minutes on a loaded machine.
+  // better-sqlite3 takes its prebuilt binary as docker build would (localPrebuilds); the
+  // runtime tests below open a --state file with it.
 }, 900_000);
 
 afterAll(() => {
@@ -120,6 +124,11 @@ describe('Dockerfile (slow: runs its stages outside Docker)', () => {
       const r = await start(['export', '--config', 'golden.yaml'], { AMPLITUDE_SECRET_KEY: 'demo-secret-key' }).done;
       expect(r.code, r.stderr).toBe(0);
       expect(readFileSync(join(cwd, 'out/users.csv'), 'utf8')).toBe(readFileSync(fixture('expected/users.csv'), 'utf8'));
+      // --state opens SQLite: the image's better-sqlite3 binary loads and works.
+      const st = await start(['export', '--config', 'golden.yaml', '--output', 'out/stateful.csv', '--state', 'out/users.state'], { AMPLITUDE_SECRET_KEY: 'demo-secret-key' }).done;
+      expect(st.code, st.stderr).toBe(0);
+      expect(readFileSync(join(cwd, 'out/stateful.csv'), 'utf8')).toBe(readFileSync(fixture('expected/users.csv'), 'utf8'));
+      expect(existsSync(join(cwd, 'out/users.state'))).toBe(true);
     } finally {
       emulator.child.kill('SIGTERM');
     }

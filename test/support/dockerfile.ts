@@ -78,8 +78,11 @@ export interface Build {
   unreachable?: string;
 }
 
-/** Builds every stage in order from `context` (a directory holding the build context). */
-export async function buildStages(instructions: Instruction[], context: string, log: (s: string) => void = () => {}): Promise<Build> {
+/**
+ * Builds every stage in order from `context` (a directory holding the build context). `runEnv`
+ * is what the host adds to every RUN: the stand-in for what Docker's network would give.
+ */
+export async function buildStages(instructions: Instruction[], context: string, log: (s: string) => void = () => {}, runEnv: Record<string, string> = {}): Promise<Build> {
   const stages: Stage[] = [];
   let stage: Stage | undefined;
   const host = (s: Stage, p: string) => join(s.root, posix.resolve(s.workdir, p));
@@ -154,7 +157,7 @@ export async function buildStages(instructions: Instruction[], context: string, 
           break;
         }
         log(`${where}: ${cmd}`);
-        const env = { ...process.env, ...s.env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false', npm_config_fund: 'false' };
+        const env = { ...process.env, ...runEnv, ...s.env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false', npm_config_fund: 'false' };
         try {
           await run('sh', ['-c', cmd], { cwd: join(s.root, s.workdir), env, maxBuffer: 64 * 1024 * 1024 });
         } catch (err) {
@@ -198,4 +201,21 @@ export async function buildContext(repo: string): Promise<string> {
     cpSync(join(repo, f), join(dir, f));
   }
   return dir;
+}
+
+/**
+ * better-sqlite3's install script (prebuild-install) downloads a prebuilt binary where it can:
+ * that is what `docker build` does, with GitHub in reach. Here there is no GitHub, so it would
+ * compile SQLite from source (about 70 s on two cores). This packs the binary the repository's
+ * own `npm ci` built into a local prebuild directory for it to find, as it would the download.
+ * Returns the environment that points prebuild-install there, or {} when there is no binary.
+ */
+export async function localPrebuilds(root: string, dir: string): Promise<Record<string, string>> {
+  const pkg = join(root, 'node_modules/better-sqlite3');
+  const binary = 'build/Release/better_sqlite3.node';
+  if (!existsSync(join(pkg, binary))) return {};
+  const { version } = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { version: string };
+  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
+  await run('tar', ['-czf', join(dir, name), '-C', pkg, binary]);
+  return { npm_config_better_sqlite3_local_prebuilds: dir };
 }
