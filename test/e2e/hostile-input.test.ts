@@ -206,7 +206,7 @@ describe('killed and resumed on an input with broken quotes', () => {
       seed: 250,
       start: () => startCli(exportArgs(input, out, slow)),
       moment: atProgress(() => emu.asked(), 3, 1, 270),
-      rerun: () => runCli(exportArgs(input, out, slow)),
+      rerun: () => runCli(exportArgs(input, out, [...slow, '--rate-limit', '0'])),
     });
     expect(last.code, last.stderr).toBe(0);
     expect(logLines(last.stderr).some((l) => l.msg === 'resuming from checkpoint')).toBe(true);

@@ -267,7 +267,7 @@ describe('split output killed at any instant and resumed', () => {
         const cp = JSON.parse(readFileSync(`${out}.checkpoint.json`, 'utf8'));
         expect(cp.outputPart).toMatchObject({ index: expect.any(Number), bytes: expect.any(Number), rows: expect.any(Number) });
       },
-      rerun: () => runCli(args),
+      rerun: () => runCli([...args, '--rate-limit', '0']),
     });
     expect(last.code, last.stderr).toBe(0);
     expect(files(sdir, 'killed'), schedule).toEqual(reference);

@@ -49,7 +49,7 @@ describe('killed at any instant, resumed with the same command', () => {
       seed: 600,
       start: () => startCli(args(out)),
       moment: atProgress(() => emu.asked(), kills, 0, 540),
-      rerun: () => runCli(args(out)),
+      rerun: () => runCli(args(out, UNLIMITED)),
     });
     expect(last.code, last.stderr).toBe(0);
     expect(readFileSync(out, 'utf8'), schedule).toBe(reference);
