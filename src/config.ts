@@ -1,3 +1,4 @@
+import { budgetRequests, parseBudget, parseDuration } from './budget.js';
 import { isAbsolute, resolve } from 'node:path';
 import type { ProfileQuery, PropensityType } from './api/types.js';
 import { isS3Url, parseS3Url } from './aws/s3url.js';
@@ -64,6 +65,8 @@ export interface ExportArgs extends EspArgs {
   delta: boolean;
   removed?: string;
   resetState: boolean;
+  refreshBudget?: string;
+  maxAge?: string;
 }
 
 /** `--state` and what goes with it (README "Incremental exports"); null when there is no state. */
@@ -76,6 +79,10 @@ export interface StateOptions {
   removedPath: string | null;
   /** Start from an empty state; replace it when the run completes. */
   reset: boolean;
+  /** --refresh-budget in requests for this process (a duration already turned into requests); null = no budget. */
+  budget: number | null;
+  /** --max-age: users fetched more recently are carried; null = none. */
+  maxAgeMs: number | null;
 }
 
 /** Every option, validated and normalised once. */
@@ -227,7 +234,8 @@ export function buildConfig(a: ExportArgs, now = new Date(), env: NodeJS.Process
   }
   const statePath = a.state ? fillPath(a.state, now, shard) : undefined;
   const removedPath = a.removed ? fillPath(a.removed, now, shard) : undefined;
-  for (const [flag, on] of [['delta', a.delta], ['removed', a.removed !== undefined], ['reset-state', a.resetState]] as const) {
+  const refresh = refreshOptions(a, shard.count, problems);
+  for (const [flag, on] of [['delta', a.delta], ['removed', a.removed !== undefined], ['reset-state', a.resetState], ['refresh-budget', a.refreshBudget !== undefined], ['max-age', a.maxAge !== undefined]] as const) {
     need(!on || statePath !== undefined, `--${flag} needs --state (the file that remembers what was delivered)`);
   }
   need(a.state === undefined || a.state !== '', '--state must not be empty');
@@ -329,9 +337,35 @@ export function buildConfig(a: ExportArgs, now = new Date(), env: NodeJS.Process
     leaseSeconds: a.leaseSeconds,
     takeOverLease: a.takeOverLease,
     state: statePath
-      ? { path: place(statePath), delta: a.delta, removedPath: removedPath ? place(removedPath) : null, reset: a.resetState }
+      ? { path: place(statePath), delta: a.delta, removedPath: removedPath ? place(removedPath) : null, reset: a.resetState, ...refresh }
       : null,
   };
 }
 
 const fmt = (v: unknown) => (typeof v === 'number' && Number.isNaN(v) ? 'something that is not a number' : String(v));
+
+/**
+ * --refresh-budget and --max-age (README "Audiences larger than the quota"): both plan the
+ * night by reading the input once before the first request, so stdin cannot carry them.
+ */
+function refreshOptions(a: ExportArgs, shards: number, problems: string[]): { budget: number | null; maxAgeMs: number | null } {
+  let budget: number | null = null;
+  let maxAgeMs: number | null = null;
+  const planned = a.refreshBudget !== undefined || a.maxAge !== undefined;
+  if (planned && a.input === '-') problems.push(`--${a.refreshBudget !== undefined ? 'refresh-budget' : 'max-age'} plans the night from the whole input before the first request: it needs an input that can be read twice (a file or s3://), not stdin`);
+  if (a.refreshBudget !== undefined) {
+    const b = parseBudget(String(a.refreshBudget));
+    if (typeof b === 'string') problems.push(`--refresh-budget ${b}`);
+    else {
+      budget = budgetRequests(b, { limit: a.rateLimit, intervalMs: a.rateInterval * 1000 }, shards);
+      if (budget === null) problems.push(`--refresh-budget ${a.refreshBudget}: a duration needs a rate limit to turn into requests (--rate-limit is 0); give a number of requests`);
+      else if (budget < 1) problems.push(`--refresh-budget ${a.refreshBudget}: less than one request at --rate-limit ${a.rateLimit} per ${a.rateInterval} s${shards > 1 ? ` shared by ${shards} shards` : ''}`);
+    }
+  }
+  if (a.maxAge !== undefined) {
+    const ms = parseDuration(String(a.maxAge));
+    if (ms === undefined) problems.push(`--max-age expects a duration (12h, 3d), got ${a.maxAge}`);
+    else maxAgeMs = ms;
+  }
+  return { budget, maxAgeMs };
+}

@@ -19,6 +19,8 @@ import { columnsUsed } from './wiring/columns.js';
 import { openCsvSource } from './sources/csv.js';
 import { outputLayout } from './output/layout.js';
 import { openInput } from './sources/open.js';
+import type { NightReport } from './dryrun/night.js';
+import { isoSecond } from './output/fetched-at.js';
 
 export interface DryRunEnv {
   log: Logger;
@@ -46,6 +48,8 @@ export interface DryRunReport {
   estimatedSeconds: number | null;
   requestsPerSecond: number | null;
   warnings: string[];
+  /** --refresh-budget/--max-age: tonight's plan; absent otherwise. */
+  night?: NightReport;
 }
 
 export async function runDryRun(cfg: ExportConfig, env: DryRunEnv): Promise<number> {
@@ -105,7 +109,11 @@ export async function runDryRun(cfg: ExportConfig, env: DryRunEnv): Promise<numb
       if (r.duplicateExamples.length < EXAMPLES) r.duplicateExamples.push({ line: item.line, id: id.length > 80 ? `${id.slice(0, 79)}…` : id });
     }
   }
-  const est = estimateDuration(r.usersToRun, { limit: cfg.rateLimit, intervalMs: cfg.rateIntervalMs });
+  // A planned night: SQLite's native module only then, as in a real run.
+  const night = cfg.state && (cfg.state.budget !== null || cfg.state.maxAgeMs !== null) ? await (await import('./dryrun/night.js')).dryRunNight(cfg, input, layout, s3) : null;
+  if (night) r.night = night;
+  // A planned night asks only the users it refreshes (the budget caps the requests).
+  const est = estimateDuration(night ? Math.min(night.refresh, r.usersToRun) : r.usersToRun, { limit: cfg.rateLimit, intervalMs: cfg.rateIntervalMs });
   r.estimatedSeconds = est.seconds;
   r.requestsPerSecond = est.perSecond;
   r.warnings = est.warnings;
@@ -117,6 +125,15 @@ export async function runDryRun(cfg: ExportConfig, env: DryRunEnv): Promise<numb
 }
 
 const n = (v: number) => v.toLocaleString('en-US');
+
+/** The refresh plan's lines (README "Audiences larger than the quota"). */
+function nightLines(p: NightReport, row: (k: string, v: string) => void): void {
+  row('refreshed', `${n(p.refresh)} users (${n(p.neverFetched)} never fetched, ${n(p.leastRecent)} least recently fetched)`);
+  row('carried', `${n(p.carried)} users, written as the state last stored them`);
+  row('not fetched', `${n(p.notFetched)} users (never fetched; status not_fetched tonight, first in line next night)`);
+  row('oldest data', p.oldestCarried === null ? 'fetched tonight (nothing carried)' : `fetched ${isoSecond(p.oldestCarried)}`);
+  if (p.nightsForAll !== null) row('full refresh', `every ${n(p.nightsForAll)} nights at ${n(p.perNight!)} users a night`);
+}
 
 /** The report on stdout: one fact a line, aligned, for a person checking tonight's config. */
 export function reportText(cfg: ExportConfig, r: DryRunReport, secretFrom: string, header: string[]): string {
@@ -142,6 +159,7 @@ export function reportText(cfg: ExportConfig, r: DryRunReport, secretFrom: strin
       ? 'unknown: with no rate limit the API and --concurrency decide'
       : `${formatDuration(r.estimatedSeconds)} for ${n(r.usersToRun)} requests at ${r.requestsPerSecond} a second (at least: retries and other callers of the org's budget add to it)`,
   );
+  if (r.night) nightLines(r.night, row);
   for (const w of r.warnings) lines.push(`WARNING: ${w}`);
   return `${lines.join('\n')}\n`;
 }

@@ -26,6 +26,9 @@ import { columnsUsed } from './wiring/columns.js';
 import { openCsvSource } from './sources/csv.js';
 import { openInput } from './sources/open.js';
 import { removedLayout } from './state/removed.js';
+import { plannedFetch } from './state/refresh.js';
+import { storedRows } from './output/fetched-at.js';
+import { planNight } from './wiring/night.js';
 import { checkResumeWithoutState } from './state/plan.js';
 import type { StateSession } from './state/session.js';
 
@@ -145,14 +148,20 @@ async function runWithState(cfg: ExportConfig, env: ExportEnv, { started, s3, in
   const writer = from
     ? new OrderedWriter(out, errors, rows, { offset: from.input.offset, feeds: from.input.feeds, line: from.input.line, counts: from.counts })
     : OrderedWriter.fresh(out, errors, rows, source.headerEnd, source.headerFeeds);
-  if (state) writer.track(await state.tracker(s3, cfg.s3.partSize, from?.state));
+  if (state) writer.track(await state.tracker(s3, cfg.s3.partSize, from?.state), storedRows(cfg.format));
+  // --refresh-budget/--max-age: who is asked tonight, decided before the first request.
+  const night = await planNight(cfg, state, input, layout, log);
   const staging = state?.stagingSink;
   if (from) log.info({ checkpoint: store!.path, line: from.input.line, users: from.counts.users }, 'resuming from checkpoint');
 
   const client = new ProfileClient({ apiUrl: cfg.apiUrl, secretKey: env.secretKey, query: cfg.query, connections: cfg.concurrency, timeoutMs: cfg.timeoutMs, proxy: apiProxy });
-  const fetchUser = makeFetchUser({ attempt: (u, s) => client.attempt(u, s), limiter, query: cfg.query, maxRetries: cfg.maxRetries, backoff: backoffFromEnv(), counts: requests, log, health: new Health() });
-
   const requestsBefore = from?.requests ?? 0;
+  // The budget is the job's: requests of the runs this one resumes count against it.
+  const budget = cfg.state?.budget ?? null;
+  const underBudget = budget === null ? undefined : () => requestsBefore + requests.requests < budget;
+  const asked = makeFetchUser({ attempt: (u, s) => client.attempt(u, s), limiter, query: cfg.query, maxRetries: cfg.maxRetries, backoff: backoffFromEnv(), counts: requests, log, health: new Health(), budget: underBudget });
+  const fetchUser = night ? plannedFetch(night, asked) : asked;
+
   const checkpoint = (pos: Position, done: boolean, outputState: S3SinkState | void, errorsState: S3SinkState | void, stateAt: { bytes: number; st: S3SinkState | void } | null): Checkpoint => ({
     version: CHECKPOINT_VERSION,
     job: job!,

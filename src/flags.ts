@@ -17,6 +17,12 @@ export const exportFlags = {
   delta: { type: 'boolean', default: false, describe: 'Write only users new to --state or whose rows changed', group: 'Incremental:' },
   removed: { type: 'string', describe: "Write users --state holds that this run's input lacks, one row each (status removed), here (path or s3://)", group: 'Incremental:' },
   'reset-state': { type: 'boolean', default: false, describe: 'Treat --state as empty (every user new) and replace it when the run completes', group: 'Incremental:' },
+  'refresh-budget': {
+    type: 'string',
+    describe: 'Send at most N requests (50000), or what the rate limit allows in a duration (6h, 90m; divided by --shards, which share the limit): never-fetched users first, then the least recently fetched; the others are carried from --state, 5% kept for retries',
+    group: 'Incremental:',
+  },
+  'max-age': { type: 'string', describe: 'Carry users fetched more recently than this (12h, 3d) from --state instead of asking again, budget or not', group: 'Incremental:' },
   'user-id-column': { type: 'string', default: 'user_id', describe: 'Input column holding the user id', group: 'Input/output:' },
   'device-id-column': { type: 'string', default: 'device_id', describe: 'Input column holding the device id', group: 'Input/output:' },
   'max-items': { type: 'number', describe: 'Items per recommendation (CSV: item_1..item_N)', defaultDescription: '10 for CSV, all for JSONL', group: 'Input/output:' },

@@ -2,6 +2,7 @@ import { type ExportConfig, locationName } from './config.js';
 import { describe } from './errors.js';
 import type { ExportResult } from './export.js';
 import { achievedRate, zeroCounts, zeroRequests } from './pipeline/counters.js';
+import { isoSecond } from './output/fetched-at.js';
 import { TOOL_VERSION } from './version.js';
 
 /** What cli.ts knows when a run ends, beyond the export's own result. */
@@ -44,6 +45,8 @@ export function runSummary(f: RunFacts, cfg: ExportConfig) {
     startedAt: f.startedAt.toISOString(),
     finishedAt: f.finishedAt.toISOString(),
     ...counts,
+    // Epoch ms in the checkpoint's counts; a date here, as the rows' fetched_at.
+    ...(counts.oldest_fetched_at !== undefined ? { oldest_fetched_at: counts.oldest_fetched_at === null ? null : isoSecond(counts.oldest_fetched_at) } : {}),
     requests: req.requests,
     retries: req.retries,
     throttled: req.throttled,

@@ -44,6 +44,10 @@ export interface CheckpointState {
   stagingBytes: number;
   /** An S3 staging object's upload, as `outputState`. */
   stagingState?: S3SinkState;
+  /** The run's fetch time (epoch ms): its rows' fetched_at, and the --max-age cut-off. */
+  at?: number;
+  /** --refresh-budget (requests) and --max-age (ms) the run planned with; absent when neither. */
+  refresh?: { budget: number | null; maxAgeMs: number | null };
 }
 
 /** Names of what differs between two jobs, in words a person can act on; empty when equal. */

@@ -23,6 +23,14 @@ export interface Counts {
   unchanged?: number;
   /** With --state: users the state held that the input lacks (they leave the state; in the --removed file). */
   removed?: number;
+  /** With --state: users asked tonight (ok, no_recs and unknown_user above). */
+  refreshed?: number;
+  /** With --refresh-budget/--max-age: users written as the state last stored them, not asked tonight. */
+  carried?: number;
+  /** With --refresh-budget: users never fetched whom tonight's budget did not reach (status not_fetched). */
+  not_fetched?: number;
+  /** With --state: the oldest fetch time (epoch ms) of a row written; null before any. */
+  oldest_fetched_at?: number | null;
 }
 
 /** Where a split output stands: what a checkpoint records to resume it (with the total `bytes`). */

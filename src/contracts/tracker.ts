@@ -8,6 +8,8 @@ export interface UserTracker {
   /** A user kept as the state holds it (failed for good, or a row a preset cannot use). */
   keep(u: { user_id: string; device_id: string }): void;
   readonly delta: boolean;
+  /** The run's fetch time (epoch ms): every user asked tonight was fetched "at" it. */
+  readonly at: number;
   readonly full: boolean;
   drain(): Promise<void>;
 }

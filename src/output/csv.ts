@@ -4,6 +4,7 @@ import type { RowStatus } from '../pipeline/outcome.js';
 import type { UserRow } from '../sources/csv.js';
 import type { Formatted } from '../pipeline/writer.js';
 import { underControl } from './control.js';
+import { FETCHED_AT_MARK } from './fetched-at.js';
 import type { ControlMode } from './options.js';
 import type { Passthrough } from './passthrough.js';
 
@@ -15,6 +16,8 @@ export interface CsvLayout {
   pass?: Passthrough | undefined;
   /** `--control`: what control-group recs get. @default 'keep' */
   control?: ControlMode | undefined;
+  /** --state: a `fetched_at` column before `status` (output/fetched-at.ts). */
+  fetchedAt?: boolean | undefined;
 }
 
 /**
@@ -48,6 +51,7 @@ export class CsvRows {
     for (const id of q.predictionIds) cols.push(`propensity_${id}`);
     if (q.cohortIds) cols.push('cohort_ids');
     if (this.props) cols.push('amp_props');
+    if (this.layout.fetchedAt) cols.push('fetched_at');
     cols.push('status');
     return stringify([cols]);
   }
@@ -95,6 +99,7 @@ export class CsvRows {
     }
     if (q.cohortIds) cells.push(profile?.cohort_ids?.join(';') ?? '');
     if (this.props) cells.push(profile?.amp_props ? JSON.stringify(profile.amp_props) : '');
+    if (this.layout.fetchedAt) cells.push(status === 'not_fetched' ? '' : FETCHED_AT_MARK);
     cells.push(status);
     return cells;
   }

@@ -3,11 +3,12 @@ import type { RowStatus } from '../pipeline/outcome.js';
 import type { UserRow } from '../sources/csv.js';
 import type { Formatted } from '../pipeline/writer.js';
 import { underControl } from './control.js';
+import { FETCHED_AT_MARK } from './fetched-at.js';
 import type { ControlMode } from './options.js';
 import type { Passthrough } from './passthrough.js';
 
 /** The keys of a JSONL object: a `--passthrough` column may not take one of these names. */
-export const JSONL_KEYS = ['user_id', 'device_id', 'status', 'recommendations', 'propensities', 'cohort_ids', 'amp_props'] as const;
+export const JSONL_KEYS = ['user_id', 'device_id', 'fetched_at', 'status', 'recommendations', 'propensities', 'cohort_ids', 'amp_props'] as const;
 
 /**
  * One object per user (README, "Output"): the API's rec objects with `child_rec_id`,
@@ -20,7 +21,7 @@ export const JSONL_KEYS = ['user_id', 'device_id', 'status', 'recommendations', 
 export class JsonlRows {
   constructor(
     private readonly maxItems: number | null,
-    private readonly o: { pass?: Passthrough | undefined; control?: ControlMode | undefined } = {},
+    private readonly o: { pass?: Passthrough | undefined; control?: ControlMode | undefined; fetchedAt?: boolean | undefined } = {},
   ) {}
 
   header(): string {
@@ -41,6 +42,7 @@ export class JsonlRows {
         user_id: row.user_id || null,
         device_id: row.device_id || null,
         ...passed,
+        ...(this.o.fetchedAt ? { fetched_at: status === 'not_fetched' ? null : FETCHED_AT_MARK } : {}),
         status,
         recommendations: recs && max !== null ? recs.map((r) => ({ ...r, items: r.items.slice(0, max) })) : recs,
         propensities: profile?.propensities ?? null,

@@ -18,10 +18,14 @@ export interface LayoutOptions {
   escapeFormulas: boolean;
   userIdColumn: string;
   esp: EspOptions;
+  /** --state: every row gets a `fetched_at` cell (output/fetched-at.ts). */
+  state?: unknown;
 }
 
 export interface OutputLayout {
   rows: RowFormat;
+  /** Set with --state: the rows carry a fetched_at mark, replaced on the way out as this format writes it. */
+  fetchedAt: 'csv' | 'jsonl' | null;
   /**
    * Turns input rows a preset cannot import (no identifier) into unusable rows before any
    * request is spent on them: they go to the errors file with a reason, and count as skipped.
@@ -37,16 +41,18 @@ export interface OutputLayout {
 export function outputLayout(cfg: LayoutOptions, header: string[], inputName: string): OutputLayout {
   const esp = cfg.esp;
   const pass = new Passthrough(esp.passthrough, header, inputName);
+  const fetchedAt = Boolean(cfg.state);
+  const stamped = fetchedAt ? cfg.format : null;
   if (cfg.format === 'jsonl') {
     const clash = pass.headers.filter((h) => (JSONL_KEYS as readonly string[]).includes(h));
     if (clash.length > 0) throw usageError(`--passthrough ${clash.join(',')}: the JSONL object has its own key of that name; rename it (column:Name)`);
-    return { rows: new JsonlRows(cfg.maxItems, { pass, control: esp.control }) };
+    return { rows: new JsonlRows(cfg.maxItems, { pass, control: esp.control, fetchedAt }), fetchedAt: stamped };
   }
   const maxItems = cfg.maxItems ?? 10;
   if (!esp.preset || !esp.key) {
-    const rows = new CsvRows({ query: cfg.query, maxItems, escapeFormulas: cfg.escapeFormulas, pass, control: esp.control });
+    const rows = new CsvRows({ query: cfg.query, maxItems, escapeFormulas: cfg.escapeFormulas, pass, control: esp.control, fetchedAt });
     uniqueColumns(rows.header());
-    return { rows };
+    return { rows, fetchedAt: stamped };
   }
 
   const preset = PRESET[esp.preset];
@@ -57,7 +63,7 @@ export function outputLayout(cfg: LayoutOptions, header: string[], inputName: st
   if (esp.key === 'email' && esp.passthrough.some((c) => c.from === esp.emailColumn)) {
     throw usageError(`--passthrough ${esp.emailColumn}: it is already the identifier column of --preset ${preset.name}`);
   }
-  const rows = new PresetRows({ preset, key: esp.key, emailAt, query: cfg.query, maxItems, escapeFormulas: cfg.escapeFormulas, pass, control: esp.control });
+  const rows = new PresetRows({ preset, key: esp.key, emailAt, query: cfg.query, maxItems, escapeFormulas: cfg.escapeFormulas, pass, control: esp.control, fetchedAt });
   // Marketing Cloud and Klaviyo match headers to fields without regard to case.
   uniqueColumns(rows.header(), true);
   const idHeader = rows.idHeader;
@@ -65,7 +71,7 @@ export function outputLayout(cfg: LayoutOptions, header: string[], inputName: st
     esp.key === 'user_id'
       ? (u: { user_id: string }) => (u.user_id ? null : `no ${cfg.userIdColumn}: ${preset.name} imports users by ${idHeader}`)
       : (u: { fields: string[] }) => emailProblem((u.fields[emailAt] ?? '').trim(), esp.emailColumn, preset.name);
-  return { rows, screen: (items) => screen(items, why) };
+  return { rows, fetchedAt: stamped, screen: (items) => screen(items, why) };
 }
 
 /** Two output columns of one name would make the import ambiguous (a passthrough, or rec ids that read the same). */

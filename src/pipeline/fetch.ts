@@ -16,7 +16,12 @@ export interface FetchDeps {
   log: Logger;
   /** Told of every attempt's result; returns a fatal error when the API counts as unavailable. */
   health?: { observe(a: Attempt): Error | undefined };
+  /** --refresh-budget: whether one more request may be sent (retries included); none: no limit. */
+  budget?: () => boolean;
 }
+
+/** What the limiter hands back when the budget was spent by the time this request's turn came. */
+const SPENT = { kind: 'spent' } as const;
 
 /**
  * One user's answer: attempts through the rate limiter (retries count against the limit like
@@ -27,13 +32,18 @@ export function makeFetchUser(d: FetchDeps) {
   const backoff = d.backoff ?? DEFAULT_BACKOFF;
   return async function fetchUser(user: UserRef & { line: number }, signal: AbortSignal): Promise<UserOutcome> {
     for (let n = 0; ; n++) {
-      const a = await d.limiter.schedule(() => {
+      // Spent already: no wait for a rate slot that would not be used.
+      if (d.budget && !d.budget()) return { status: 'budget_spent', attempts: n };
+      const a = await d.limiter.schedule((): Promise<Attempt | typeof SPENT> => {
         signal.throwIfAborted();
+        // Checked again at the slot: many users wait for slots at once, and only so many may send.
+        if (d.budget && !d.budget()) return Promise.resolve(SPENT);
         d.counts.requests++;
         d.counts.lastAt = performance.now();
         d.counts.firstAt ??= d.counts.lastAt;
         return d.attempt(user, signal);
       }, signal);
+      if (a.kind === 'spent') return { status: 'budget_spent', attempts: n };
       const down = d.health?.observe(a);
       if (down) throw down;
       const attempts = n + 1;

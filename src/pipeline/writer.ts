@@ -20,6 +20,12 @@ export interface RowFormat {
   format(row: UserRow, status: RowStatus, profile: Profile | null): Formatted;
 }
 
+/** Rendered rows as the state stores them: their fetch time put in, and how many rows they hold. */
+export interface StoredRows {
+  stamp(text: string, at: number | null): string;
+  count(text: string): number;
+}
+
 /** How far the written output goes: what a checkpoint records. */
 export interface Position {
   /** Input byte offset just past the last record written. */
@@ -49,6 +55,7 @@ export class OrderedWriter {
   private waiters: Array<() => void> = [];
   private pos: Position;
   private tracker: UserTracker | undefined;
+  private stored: StoredRows = { stamp: (text) => text, count: () => 0 };
 
   constructor(
     private readonly out: Sink,
@@ -66,10 +73,20 @@ export class OrderedWriter {
     return new OrderedWriter(out, errors, rows, { offset: headerEnd, feeds: headerFeeds, line: 1, counts: zeroCounts() });
   }
 
-  /** With --state: each user is compared with the state and staged; with --delta unchanged users are not written. */
-  track(tracker: UserTracker): this {
+  /**
+   * With --state: each user is compared with the state and staged; with --delta unchanged users
+   * are not written. `stored` puts a fetch time into rendered rows (output/fetched-at.ts):
+   * refreshed users get the tracker's run time, carried ones the time the state holds.
+   */
+  track(tracker: UserTracker, stored: StoredRows): this {
     this.tracker = tracker;
-    this.pos.counts.unchanged ??= 0;
+    this.stored = stored;
+    const c = this.pos.counts;
+    c.unchanged ??= 0;
+    c.refreshed ??= 0;
+    c.carried ??= 0;
+    c.not_fetched ??= 0;
+    c.oldest_fetched_at ??= null;
     return this;
   }
 
@@ -163,14 +180,40 @@ export class OrderedWriter {
       this.errors.write(formatError({ ...item, reason: o.reason, httpStatus: o.httpStatus, attempts: o.attempts }));
       return;
     }
+    if (o.status === 'budget_spent') throw new Error('a user the budget did not reach must be carried or not_fetched before the writer');
+    if (o.status === 'carried') {
+      c.carried = (c.carried ?? 0) + 1;
+      this.tracker?.keep(item);
+      if (this.tracker?.delta) return;
+      this.writeRows(this.stored.stamp(o.rows, o.fetchedAt), this.stored.count(o.rows), o.fetchedAt);
+      return;
+    }
+    if (o.status === 'not_fetched') {
+      c.not_fetched = (c.not_fetched ?? 0) + 1;
+      // Nothing delivered, nothing to update: a delta leaves the user out.
+      if (this.tracker?.delta) return;
+      const f = this.rows.format(item, 'not_fetched', null);
+      this.writeRows(f.text, f.rows, null);
+      return;
+    }
     c[o.status]++;
     const f = this.rows.format(item, o.status, o.status === 'unknown_user' ? null : o.profile);
-    if (this.tracker && this.tracker.deliver(item, f.text) === 'unchanged') {
-      c.unchanged = (c.unchanged ?? 0) + 1;
-      if (this.tracker.delta) return;
+    if (this.tracker) {
+      c.refreshed = (c.refreshed ?? 0) + 1;
+      if (this.tracker.deliver(item, f.text) === 'unchanged') {
+        c.unchanged = (c.unchanged ?? 0) + 1;
+        if (this.tracker.delta) return;
+      }
     }
-    c.rows += f.rows;
     if (f.dropped !== undefined) c.control_dropped = (c.control_dropped ?? 0) + f.dropped;
-    this.out.write(f.text, f.rows);
+    const at = this.tracker ? this.tracker.at : null;
+    this.writeRows(at === null ? f.text : this.stored.stamp(f.text, at), f.rows, at);
+  }
+
+  private writeRows(text: string, rows: number, fetchedAt: number | null): void {
+    const c = this.pos.counts;
+    c.rows += rows;
+    if (fetchedAt !== null && rows > 0 && (c.oldest_fetched_at === undefined || c.oldest_fetched_at === null || fetchedAt < c.oldest_fetched_at)) c.oldest_fetched_at = fetchedAt;
+    this.out.write(text, rows);
   }
 }

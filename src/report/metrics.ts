@@ -55,6 +55,10 @@ export function runRegistry(s: RunSummary, scrub: (text: string) => string = (t)
   new Gauge({ name: `${PREFIX}last_run_info`, help: 'Always 1; labels describe the last run.', labelNames: ['version', 'ended'], registers }).set({ version: s.version, ended: s.ended }, 1);
   if (s.unchanged !== undefined) counter('unchanged_total', 'Users whose rows matched the state (--state; not written with --delta); also counted by status above.', s.unchanged);
   if (s.removed !== undefined) counter('removed_total', 'Users the state held that the input lacked (--state): they left the state and went to the --removed file.', s.removed);
+  if (s.refreshed !== undefined) counter('refreshed_total', 'Users asked tonight (--state): ok, no_recs and unknown_user above.', s.refreshed);
+  if (s.carried !== undefined) counter('carried_total', 'Users written as the state last stored them, not asked tonight (--refresh-budget/--max-age).', s.carried);
+  if (s.not_fetched !== undefined) counter('not_fetched_total', 'Users never fetched whom the budget did not reach (status not_fetched).', s.not_fetched);
+  if (typeof s.oldest_fetched_at === 'string') gauge('oldest_fetched_at_timestamp_seconds', 'Fetch time of the oldest data in the output (Unix time; --state).', Date.parse(s.oldest_fetched_at) / 1000);
   return registers[0]!;
 }
 

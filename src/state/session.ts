@@ -21,6 +21,8 @@ import { writeRemovedFile } from './removed-file.js';
 import { fetchState, putState } from './s3.js';
 import { checkStaging, openStaging, recoverStaging, removeStaging, stagedLines, stagingPlace, type StagingPlace } from './staging.js';
 import { StateTracker } from './tracker.js';
+import { planRefresh, type RefreshPlan } from './refresh.js';
+import { plannedUsers } from '../budget.js';
 
 /** A local --removed file's directory must be writable: found out now, not after the whole run. */
 async function checkRemovedWritable(target: string | null): Promise<void> {
@@ -80,7 +82,27 @@ export class StateSession {
   async tracker(s3: S3Access | undefined, partSize: number, from: CheckpointState | undefined): Promise<StateTracker> {
     this.staging = await openStaging(this.place, s3, partSize, from);
     const lookup = this.opts.reset ? () => undefined : (k: string) => this.db.hashOf(k);
-    return new StateTracker(lookup, this.staging, this.opts.delta);
+    if (this.plan.kind !== 'run') throw new Error('no state run in progress');
+    return new StateTracker(lookup, this.staging, this.opts.delta, this.plan.at);
+  }
+
+  /** --refresh-budget or --max-age: the night is planned before the first request. */
+  get planned(): boolean {
+    return this.opts.budget !== null || this.opts.maxAgeMs !== null;
+  }
+
+  /**
+   * Tonight's plan from the input's users and the state (state/refresh.ts). --reset-state plans
+   * as if the state were empty: every user is never-fetched.
+   */
+  async planNight(users: AsyncIterable<{ user_id: string; device_id: string; line: number }>): Promise<RefreshPlan> {
+    const p = this.plan;
+    if (p.kind !== 'run') throw new Error('no state run in progress');
+    return planRefresh(this.db, users, {
+      planned: this.opts.budget === null ? null : plannedUsers(this.opts.budget),
+      freshAfter: this.opts.maxAgeMs === null ? null : p.at - this.opts.maxAgeMs,
+      reset: this.opts.reset,
+    });
   }
 
   get stagingSink(): Sink | undefined {
@@ -91,7 +113,8 @@ export class StateSession {
   checkpointPart(stagingBytes: number, stagingState: S3SinkState | void): CheckpointState {
     const p = this.plan;
     if (p.kind !== 'run') throw new Error('no state run in progress');
-    return { run: p.run, base: p.base, delta: this.opts.delta, reset: this.opts.reset, stagingBytes, ...(stagingState ? { stagingState } : {}) };
+    const refresh = this.planned ? { refresh: { budget: this.opts.budget, maxAgeMs: this.opts.maxAgeMs } } : {};
+    return { run: p.run, base: p.base, delta: this.opts.delta, reset: this.opts.reset, stagingBytes, at: p.at, ...refresh, ...(stagingState ? { stagingState } : {}) };
   }
 
   /**

@@ -14,14 +14,15 @@ export class StateTracker implements UserTracker {
     private readonly previous: (key: string) => Buffer | undefined,
     readonly staging: Sink,
     readonly delta: boolean,
-    private readonly now: () => number = Date.now,
+    /** The run's fetch time (epoch ms), the same for every user of the run and of its resumes. */
+    readonly at: number,
   ) {}
 
   deliver(u: { user_id: string; device_id: string }, rows: string): 'new' | 'changed' | 'unchanged' {
     const k = identityKey(u);
     const h = contentHash(rows);
     const d = delivery(this.previous(k), h);
-    const t = this.now();
+    const t = this.at;
     this.staging.write(stagedLine(d === 'unchanged' ? { k, t } : { k, h: h.toString('base64'), t, r: rows }));
     return d;
   }

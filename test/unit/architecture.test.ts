@@ -13,7 +13,7 @@ export const LAYERS: Array<{ name: string; units: string[] }> = [
   { name: 'protocols', units: ['net/', 'aws/', 'api/', 'emulator/'] },
   { name: 'sides', units: ['sources/', 'sinks/', 'checkpoint/'] },
   { name: 'core', units: ['output/', 'pipeline/', 'progress/'] },
-  { name: 'options', units: ['config.ts', 'flags.ts', 'jobfile.ts', 'export-options.ts'] },
+  { name: 'options', units: ['config.ts', 'flags.ts', 'jobfile.ts', 'export-options.ts', 'budget.ts'] },
   { name: 'run', units: ['wiring/', 'state/', 'preflight/', 'claim/', 'report/', 'dryrun/', 'merge/', 'summary.ts', 'export.ts', 'dryrun.ts', 'merge.ts', 'demo.ts'] },
   { name: 'command line', units: ['cli.ts'] },
 ];

@@ -4,6 +4,7 @@ import type { RowStatus } from '../../pipeline/outcome.js';
 import type { Formatted } from '../../pipeline/writer.js';
 import type { UserRow } from '../../sources/csv.js';
 import { underControl } from '../control.js';
+import { FETCHED_AT_MARK } from '../fetched-at.js';
 import type { ControlMode } from '../options.js';
 import type { Passthrough } from '../passthrough.js';
 import { columnPart, type Preset, type PresetKey } from './presets.js';
@@ -18,6 +19,8 @@ export interface WideLayout {
   escapeFormulas: boolean;
   pass: Passthrough;
   control: ControlMode;
+  /** --state: a `fetched_at` column before `profile_status`. */
+  fetchedAt?: boolean | undefined;
 }
 
 /**
@@ -57,6 +60,7 @@ export class PresetRows {
     }
     for (const id of q.predictionIds) cols.push(`propensity_${columnPart(id)}`);
     if (q.cohortIds) cols.push('cohort_ids');
+    if (this.o.fetchedAt) cols.push('fetched_at');
     cols.push('profile_status');
     return stringify([cols]);
   }
@@ -80,6 +84,7 @@ export class PresetRows {
       cells.push(p?.prop === null || p?.prop === undefined ? '' : plainNumber(p.prop));
     }
     if (q.cohortIds) cells.push(profile?.cohort_ids?.join(';') ?? '');
+    if (this.o.fetchedAt) cells.push(status === 'not_fetched' ? '' : FETCHED_AT_MARK);
     cells.push(status);
     const text = stringify([cells], this.options);
     return drop ? { text, rows: 1, dropped: 0 } : { text, rows: 1 };
