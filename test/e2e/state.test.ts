@@ -30,6 +30,8 @@ const exportAt = (epoch: number, input: string, output: string, extra: string[] 
 /** A CSV's data lines keyed by their first cell (user_id). */
 const byUser = (text: string) => new Map(text.trim().split('\n').slice(1).map((l) => [l.split(',')[0]!, l]));
 const lines = (text: string) => text.trim().split('\n');
+/** With --state every row says when it was fetched (the run's time): blanked to compare two runs' rows. */
+const untimed = (text: string) => text.replace(/,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ,(\w+)$/gm, ',T,$1');
 
 describe('night 1, night 2, night 3 with --state --delta --removed', () => {
   it('delivers every user first, then exactly the new and changed users in input order, then nothing', async () => {
@@ -38,17 +40,18 @@ describe('night 1, night 2, night 3 with --state --delta --removed', () => {
 
     const n1 = await exportAt(1, 'night1.csv', 'delta-1.csv', incr(1));
     expect(n1.code, n1.stderr).toBe(0);
-    const full1 = await exportAt(1, 'night1.csv', 'full-1.csv');
-    expect(readFileSync(join(dir, 'delta-1.csv'), 'utf8')).toBe(readFileSync(join(dir, 'full-1.csv'), 'utf8'));
+    // The full exports have a state of their own (a new one each night): the same layout, fetched_at included.
+    const full1 = await exportAt(1, 'night1.csv', 'full-1.csv', ['--state', join(dir, 'full-1.sqlite')]);
+    expect(untimed(readFileSync(join(dir, 'delta-1.csv'), 'utf8'))).toBe(untimed(readFileSync(join(dir, 'full-1.csv'), 'utf8')));
     expect(full1.code).toBe(0);
     expect(lines(readFileSync(join(dir, 'removed-1.csv'), 'utf8'))).toHaveLength(1); // the header alone
     expect(stateRows(state)).toHaveLength(200);
 
     const n2 = await exportAt(2, 'night2.csv', 'delta-2.csv', incr(2));
     expect(n2.code, n2.stderr).toBe(0);
-    await exportAt(2, 'night2.csv', 'full-2.csv');
-    const full2 = readFileSync(join(dir, 'full-2.csv'), 'utf8');
-    const delta2 = readFileSync(join(dir, 'delta-2.csv'), 'utf8');
+    await exportAt(2, 'night2.csv', 'full-2.csv', ['--state', join(dir, 'full-2.sqlite')]);
+    const full2 = untimed(readFileSync(join(dir, 'full-2.csv'), 'utf8'));
+    const delta2 = untimed(readFileSync(join(dir, 'delta-2.csv'), 'utf8'));
     const expected = [];
     for (let i = 10; i < 210; i++) if (i >= 200 || changedAt(`user-${i}`, 2) === 2) expected.push(`user-${i}`);
     expect(expected.length).toBeGreaterThan(20);
@@ -56,7 +59,7 @@ describe('night 1, night 2, night 3 with --state --delta --removed', () => {
     expect(lines(delta2)).toEqual([lines(full2)[0], ...expected.map((u) => byUser(full2).get(u))]);
     const removed2 = lines(readFileSync(join(dir, 'removed-2.csv'), 'utf8'));
     expect(removed2[0]).toBe(lines(full2)[0]);
-    expect(removed2.slice(1)).toEqual(Array.from({ length: 10 }, (_, i) => `user-${i},${',,,,,,,,,,,,,,,'},removed`));
+    expect(removed2.slice(1)).toEqual(Array.from({ length: 10 }, (_, i) => `user-${i},${',,,,,,,,,,,,,,,,'},removed`));
     const s2 = JSON.parse(readFileSync(join(dir, 'summary-2.json'), 'utf8'));
     expect(s2).toMatchObject({ users: 200, ok: 200, unchanged: 200 - expected.length, rows: expected.length, removed: 10 });
     expect(stateRows(state).map((r) => r.key)).toEqual([...Array.from({ length: 200 }, (_, i) => `u:user-${i + 10}`)].sort());
@@ -79,7 +82,7 @@ describe('night 1, night 2, night 3 with --state --delta --removed', () => {
     expect((await j(2, 2, 'night2.csv')).code).toBe(0);
     const gone = lines(readFileSync(join(dir, 'removed-2.jsonl'), 'utf8')).map((l) => JSON.parse(l));
     expect(gone).toHaveLength(10);
-    expect(gone[0]).toEqual({ user_id: 'user-0', device_id: null, status: 'removed', recommendations: null, propensities: null, cohort_ids: null, amp_props: null });
+    expect(gone[0]).toEqual({ user_id: 'user-0', device_id: null, fetched_at: null, status: 'removed', recommendations: null, propensities: null, cohort_ids: null, amp_props: null });
     expect((await j(3, 2, 'night2.csv')).code).toBe(0);
     expect(readFileSync(join(dir, 'delta-3.jsonl'), 'utf8')).toBe('');
 

@@ -84,14 +84,18 @@ describe('state options', () => {
 });
 
 describe('planState', () => {
-  const opts = { path: 's', delta: true, removedPath: null, reset: false };
+  const opts = { path: 's', delta: true, removedPath: null, reset: false, budget: null, maxAgeMs: null };
   const cp = (state: Checkpoint['state'], done: boolean): StartPlan => ({ kind: done ? 'complete' : 'resume', from: { state } as Checkpoint });
-  const part = { run: 'r2', base: 'r1', delta: true, reset: false, stagingBytes: 10 };
+  const part = { run: 'r2', base: 'r1', delta: true, reset: false, stagingBytes: 10, at: 1_000 };
   it('a fresh start compares with the state as it is', () => {
-    expect(planState({ kind: 'fresh' }, opts, { layout: null, lastRun: 'r1' }, () => 'new', 's')).toEqual({ kind: 'run', run: 'new', base: 'r1', resume: false });
+    expect(planState({ kind: 'fresh' }, opts, { layout: null, lastRun: 'r1' }, () => 'new', 's', () => 5_000)).toEqual({ kind: 'run', run: 'new', base: 'r1', resume: false, at: 5_000 });
   });
   it('a resume keeps its run when the state has not moved on, else is refused', () => {
-    expect(planState(cp(part, false), opts, { layout: null, lastRun: 'r1' }, () => 'x', 's')).toEqual({ kind: 'run', run: 'r2', base: 'r1', resume: true });
+    // A resume keeps the run's fetch time: the rows it writes say the same time as the first run's.
+    expect(planState(cp(part, false), opts, { layout: null, lastRun: 'r1' }, () => 'x', 's', () => 5_000)).toEqual({ kind: 'run', run: 'r2', base: 'r1', resume: true, at: 1_000 });
+    // Another budget or max age would plan other users: refused rather than mixed.
+    expect(() => planState(cp(part, false), { ...opts, budget: 100 }, { layout: null, lastRun: 'r1' }, () => 'x', 's')).toThrow(/other --refresh-budget\/--max-age \(neither; now a budget of 100 requests, no max age\)/);
+    expect(planState(cp({ ...part, refresh: { budget: 100, maxAgeMs: null } }, false), { ...opts, budget: 100 }, { layout: null, lastRun: 'r1' }, () => 'x', 's').kind).toBe('run');
     expect(() => planState(cp(part, false), opts, { layout: null, lastRun: 'r9' }, () => 'x', 's')).toThrow(/changed since this run started/);
     expect(() => planState(cp(part, false), { ...opts, delta: false }, { layout: null, lastRun: 'r1' }, () => 'x', 's')).toThrow(/started with --delta/);
     expect(() => planState(cp(undefined, false), opts, { layout: null, lastRun: 'r1' }, () => 'x', 's')).toThrow(/without --state/);

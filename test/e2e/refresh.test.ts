@@ -1,0 +1,165 @@
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningEmulator } from '../../src/emulator/server.js';
+import { logLines, runCli, startCli, tempDir } from '../support/cli.js';
+import { fixtureEmulator } from '../support/emulator.js';
+import { atProgress, killAndRerun } from '../support/kill-loop.js';
+import { usersCsv } from '../support/state.js';
+
+/** README "Audiences larger than the quota": nights with a refresh budget against the emulator. */
+
+const FLAGS = ['--rec-id', 'homepage', '--max-items', '2', '--rate-limit', '0', '--no-progress'];
+let emu: RunningEmulator;
+let dir: string;
+beforeAll(async () => {
+  dir = tempDir('refresh-');
+  emu = await fixtureEmulator({ synthetic: true });
+});
+afterAll(async () => {
+  await emu.close();
+});
+
+const path = (name: string) => join(dir, name);
+const night = (input: string, out: string, extra: string[] = []) => runCli(['export', '--input', path(input), '--output', path(out), '--api-url', emu.url, ...FLAGS, ...extra]);
+/** CSV data rows as [user_id, fetched_at, status] (fetched_at and status are the last two cells). */
+const cells = (text: string) => text.trim().split('\n').slice(1).map((l) => { const c = l.split(','); return [c[0]!, c.at(-2)!, c.at(-1)!]; });
+const asked = () => Object.keys(emu.stats().perId ?? {});
+
+describe('--refresh-budget over consecutive nights', () => {
+  it('refreshes every user once every ceil(N/B) nights, the longest-waiting first, and hands over a complete file each night', async () => {
+    const N = 10;
+    const B = 3;
+    writeFileSync(path('ten.csv'), usersCsv(0, N));
+    const state = path('nights.sqlite');
+    const last = new Map<string, number>(); // user -> night it was last refreshed
+    for (let n = 1; n <= 8; n++) {
+      emu.resetStats();
+      const r = await night('ten.csv', `night-${n}.csv`, ['--state', state, '--refresh-budget', String(B), '--summary', path(`night-${n}.json`)]);
+      expect(r.code, r.stderr).toBe(0);
+      const refreshed = asked().sort();
+      expect(emu.stats().requests, `night ${n}`).toBeLessThanOrEqual(B);
+      expect(refreshed, `night ${n}`).toHaveLength(B);
+      // Never refreshed twice while another waits longer: each refreshed user waited at least
+      // as long as every user left waiting.
+      const waited = (u: string) => n - (last.get(u) ?? -Infinity);
+      const waiting = Array.from({ length: N }, (_, i) => `user-${i}`).filter((u) => !refreshed.includes(u));
+      for (const u of refreshed) for (const w of waiting) expect(waited(u), `night ${n}: ${u} before ${w}`).toBeGreaterThanOrEqual(waited(w));
+      for (const u of refreshed) last.set(u, n);
+      // The output is a complete snapshot in input order: refreshed users stamped tonight,
+      // carried ones with their older time, the never-fetched ones not_fetched.
+      const rows = cells(readFileSync(path(`night-${n}.csv`), 'utf8'));
+      expect(rows.map((c) => c[0])).toEqual(Array.from({ length: N }, (_, i) => `user-${i}`));
+      const s = JSON.parse(readFileSync(path(`night-${n}.json`), 'utf8'));
+      const tonight = rows.find((c) => refreshed.includes(c[0]!))![1];
+      for (const [u, at, status] of rows) {
+        if (refreshed.includes(u!)) expect(at).toBe(tonight);
+        else if (last.has(u!)) expect(at! < tonight!, `${u} carried from an earlier night`).toBe(true);
+        else expect([at, status]).toEqual(['', 'not_fetched']);
+      }
+      expect(s).toMatchObject({ users: N, refreshed: B, carried: last.size - B, not_fetched: N - last.size, requests: refreshed.length });
+      expect(s.oldest_fetched_at).toBe(rows.map((c) => c[1]).filter(Boolean).sort()[0]);
+    }
+    // Every window of ceil(10/3) = 4 nights refreshed everyone.
+    expect(Math.max(...[...last.values()].map((n) => 8 - n))).toBeLessThan(Math.ceil(N / B));
+  });
+
+  it('--delta writes only refreshed users that changed; carried and not_fetched users are left out', async () => {
+    writeFileSync(path('six.csv'), usersCsv(0, 6));
+    const state = path('delta.sqlite');
+    expect((await night('six.csv', 'd1.csv', ['--state', state, '--delta', '--refresh-budget', '4'])).code).toBe(0);
+    expect(cells(readFileSync(path('d1.csv'), 'utf8')).map((c) => c[0])).toEqual(['user-0', 'user-1', 'user-2', 'user-3']);
+    // Night 2: users 4 and 5 (never fetched) and the two longest waiting (0, 1), unchanged: only 4 and 5 are new.
+    expect((await night('six.csv', 'd2.csv', ['--state', state, '--delta', '--refresh-budget', '4'])).code).toBe(0);
+    expect(cells(readFileSync(path('d2.csv'), 'utf8')).map((c) => c[0])).toEqual(['user-4', 'user-5']);
+  });
+
+  it('JSONL rows carry a fetched_at key; --max-age alone carries users fetched since', async () => {
+    writeFileSync(path('four.csv'), usersCsv(0, 4));
+    const state = path('age.sqlite');
+    expect((await night('four.csv', 'a1.jsonl', ['--state', state, '--refresh-budget', '2'])).code).toBe(0);
+    const first = readFileSync(path('a1.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(first.map((o) => [o.user_id, o.status, typeof o.fetched_at])).toEqual([['user-0', 'ok', 'string'], ['user-1', 'ok', 'string'], ['user-2', 'not_fetched', 'object'], ['user-3', 'not_fetched', 'object']]);
+    expect(first[0].fetched_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    emu.resetStats();
+    // Fetched moments ago: a max age of an hour refreshes only the never-fetched users.
+    expect((await night('four.csv', 'a2.jsonl', ['--state', state, '--max-age', '1h'])).code).toBe(0);
+    expect(asked().sort()).toEqual(['user-2', 'user-3']);
+    const second = readFileSync(path('a2.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(second.map((o) => o.fetched_at)).toEqual([first[0].fetched_at, first[1].fetched_at, expect.any(String), expect.any(String)]);
+  });
+
+  it('--dry-run plans the night from the input and the state without taking the state or sending a request', async () => {
+    writeFileSync(path('dry.csv'), usersCsv(0, 10));
+    const state = path('dry.sqlite');
+    expect((await night('dry.csv', 'dry-1.csv', ['--state', state, '--refresh-budget', '4'])).code).toBe(0);
+    const before = readFileSync(state);
+    emu.resetStats();
+    const r = await night('dry.csv', 'dry-2.csv', ['--state', state, '--refresh-budget', '4', '--dry-run']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/refreshed +4 users \(4 never fetched, 0 least recently fetched\)/);
+    expect(r.stdout).toMatch(/carried +4 users/);
+    expect(r.stdout).toMatch(/not fetched +2 users/);
+    expect(r.stdout).toMatch(/oldest data +fetched \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/);
+    expect(r.stdout).toMatch(/full refresh +every 3 nights at 4 users a night/);
+    expect(emu.stats().requests).toBe(0);
+    expect(readFileSync(state).equals(before)).toBe(true);
+  });
+
+  it('refused with one line and exit 2: stdin with a budget, a budget without --state, a duration with no rate limit', async () => {
+    const input = usersCsv(0, 3);
+    const stdin = await runCli(['export', '--input', '-', '--output', path('x.csv'), '--api-url', emu.url, ...FLAGS, '--state', path('x.sqlite'), '--refresh-budget', '10'], { input });
+    expect(stdin.code).toBe(2);
+    expect(stdin.stderr).toMatch(/needs an input that can be read twice \(a file or s3:\/\/\), not stdin/);
+    writeFileSync(path('three.csv'), input);
+    const noState = await night('three.csv', 'x.csv', ['--refresh-budget', '10']);
+    expect([noState.code, noState.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    expect(noState.stderr).toMatch(/--refresh-budget needs --state/);
+    const noLimit = await night('three.csv', 'x.csv', ['--state', path('x.sqlite'), '--refresh-budget', '6h']);
+    expect(noLimit.code).toBe(2);
+    expect(noLimit.stderr).toMatch(/a duration needs a rate limit/);
+    const bad = await night('three.csv', 'x.csv', ['--state', path('x.sqlite'), '--max-age', 'soon']);
+    expect(bad.stderr).toMatch(/--max-age expects a duration \(12h, 3d\), got soon/);
+  });
+});
+
+describe('a planned night killed anywhere and rerun', () => {
+  it('resumes the same plan: the same users asked, no more requests than the budget bar what was in flight, byte-identical output', async () => {
+    const USERS = 200;
+    const B = 100;
+    writeFileSync(path('kill.csv'), usersCsv(0, USERS));
+    // A state where users 0-149 were fetched: the night refreshes 50 never fetched + 45 oldest (5 % reserve).
+    const base = path('kill-base.sqlite');
+    expect((await night('kill.csv', 'kill-base.csv', ['--state', base, '--refresh-budget', '150'])).code).toBe(0);
+    const slow = ['--refresh-budget', String(B), '--rate-limit', '40', '--rate-interval', '1', '--concurrency', '4'];
+    copyFileSync(base, path('ref.sqlite'));
+    emu.resetStats();
+    const ref = await night('kill.csv', 'ref.csv', ['--state', path('ref.sqlite'), ...slow, '--rate-limit', '0']);
+    expect(ref.code, ref.stderr).toBe(0);
+    const refAsked = asked().sort();
+    expect(refAsked).toHaveLength(95);
+    expect(emu.stats().requests).toBeLessThanOrEqual(B);
+
+    copyFileSync(base, path('killed.sqlite'));
+    emu.resetStats();
+    const args = ['export', '--input', path('kill.csv'), '--output', path('killed.csv'), '--api-url', emu.url, ...FLAGS, '--state', path('killed.sqlite'), ...slow];
+    const kills = 3;
+    const { schedule, last } = await killAndRerun({
+      kills,
+      seed: 12,
+      start: () => startCli(args),
+      moment: atProgress(() => emu.asked(), kills, 1, 90),
+      rerun: () => runCli([...args, '--rate-limit', '0']),
+    });
+    expect(last.code, last.stderr).toBe(0);
+    expect(asked().sort(), schedule).toEqual(refAsked);
+    // What a kill loses is at most what was in flight (4) or done since the last checkpoint (~1 s at 40/s).
+    expect(emu.stats().requests, schedule).toBeLessThanOrEqual(B + kills * (4 + 60));
+    // Byte-identical but for tonight's time, which is the first attempt's in every resumed run.
+    const tonight = (text: string) => [...new Set(cells(text).map((c) => c[1]).filter(Boolean))].sort().at(-1)!;
+    const mask = (text: string) => text.replaceAll(tonight(text), 'TONIGHT');
+    const killed = readFileSync(path('killed.csv'), 'utf8');
+    expect(mask(killed), schedule).toBe(mask(readFileSync(path('ref.csv'), 'utf8')));
+    expect(logLines(last.stderr).at(-1)).toMatchObject({ refreshed: 95, carried: 105, not_fetched: 0 });
+  }, 120_000);
+});

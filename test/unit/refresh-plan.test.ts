@@ -1,0 +1,131 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { budgetRequests, nightsForFullRefresh, parseBudget, parseDuration, plannedUsers, retryReserve, splitRefresh } from '../../src/budget.js';
+import { FETCHED_AT_MARK, rowCount, stampRows } from '../../src/output/fetched-at.js';
+import { StateDb } from '../../src/state/db.js';
+import { planRefresh, plannedFetch } from '../../src/state/refresh.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ape-refresh-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('--refresh-budget and --max-age arithmetic', () => {
+  it('reads requests or a duration, and refuses anything else', () => {
+    expect(parseBudget('50000')).toEqual({ requests: 50_000 });
+    expect(parseBudget('6h')).toEqual({ ms: 6 * 3_600_000 });
+    expect(parseBudget('1h30m')).toEqual({ ms: 90 * 60_000 });
+    expect(parseBudget('0')).toMatch(/at least 1 request/);
+    expect(parseBudget('6 hours')).toMatch(/a number of requests \(50000\) or a duration \(90m, 6h\), got 6 hours/);
+    expect(parseDuration('3d')).toBe(3 * 86_400_000);
+    expect(parseDuration('-1h')).toBeUndefined();
+  });
+
+  it('turns a duration into the requests the rate limit allows, shared by the shards', () => {
+    // 600 a minute for 8 hours: 288,000 requests; three shards share the org's limit.
+    expect(budgetRequests({ ms: 8 * 3_600_000 }, { limit: 600, intervalMs: 60_000 }, 1)).toBe(288_000);
+    expect(budgetRequests({ ms: 8 * 3_600_000 }, { limit: 600, intervalMs: 60_000 }, 3)).toBe(96_000);
+    expect(budgetRequests({ requests: 500 }, { limit: 600, intervalMs: 60_000 }, 3)).toBe(500);
+    expect(budgetRequests({ ms: 1000 }, { limit: 0, intervalMs: 60_000 }, 1)).toBeNull();
+  });
+
+  it('keeps 5 % for retries from a budget of 20 up, none below', () => {
+    expect([retryReserve(19), retryReserve(20), retryReserve(288_000)]).toEqual([0, 1, 14_400]);
+    expect(plannedUsers(288_000)).toBe(273_600);
+    expect(plannedUsers(3)).toBe(3);
+  });
+
+  it('never-fetched users first, then the stale ones, the rest carried or not fetched', () => {
+    expect(splitRefresh({ users: 10, never: 7, stale: 3 }, 3)).toEqual({ never: 3, stale: 0, carried: 3, notFetched: 4 });
+    expect(splitRefresh({ users: 10, never: 1, stale: 9 }, 3)).toEqual({ never: 1, stale: 2, carried: 7, notFetched: 0 });
+    // --max-age alone: every stale user, none of the fresh ones.
+    expect(splitRefresh({ users: 10, never: 0, stale: 4 }, null)).toEqual({ never: 0, stale: 4, carried: 6, notFetched: 0 });
+    expect(nightsForFullRefresh(3_000_000, 288_000)).toBe(11);
+    expect(nightsForFullRefresh(3_000_000, 864_000)).toBe(4);
+  });
+});
+
+describe('fetched_at in rendered rows', () => {
+  it('is put in on the way out, in CSV and in JSONL, empty or null when there is no time', () => {
+    const at = Date.parse('2026-12-05T02:00:00.789Z');
+    const csv = `u1,,a,${FETCHED_AT_MARK},ok\nu1,,b,${FETCHED_AT_MARK},ok\n`;
+    expect(stampRows(csv, 'csv', at)).toBe('u1,,a,2026-12-05T02:00:00Z,ok\nu1,,b,2026-12-05T02:00:00Z,ok\n');
+    expect(stampRows(csv, 'csv', null)).toBe('u1,,a,,ok\nu1,,b,,ok\n');
+    const json = `${JSON.stringify({ user_id: 'u1', fetched_at: FETCHED_AT_MARK, status: 'ok' })}\n`;
+    expect(JSON.parse(stampRows(json, 'jsonl', at))).toEqual({ user_id: 'u1', fetched_at: '2026-12-05T02:00:00Z', status: 'ok' });
+    expect(JSON.parse(stampRows(json, 'jsonl', null)).fetched_at).toBeNull();
+  });
+
+  it('counts the rows of a stored user, a line feed inside a quoted cell included', () => {
+    expect(rowCount('a,b\nc,d\n', 'csv')).toBe(2);
+    expect(rowCount('"a\nb",c\nd,e\n', 'csv')).toBe(2);
+    expect(rowCount('{"a":"x\\ny"}\n', 'jsonl')).toBe(1);
+    expect(rowCount('', 'csv')).toBe(0);
+  });
+});
+
+/** A real state file holding `users` (key u:<id>) fetched at the given times. */
+async function stateWith(name: string, users: Array<[string, number]>) {
+  const st = await StateDb.open(join(dir, `${name}.sqlite`));
+  const put = st.db.prepare('INSERT INTO users (key, hash, fetched_at, rows) VALUES (?, ?, ?, ?)');
+  for (const [id, at] of users) put.run(`u:${id}`, Buffer.alloc(16), at, `${id},,${FETCHED_AT_MARK},ok\n`);
+  return st;
+}
+
+async function* input(ids: string[]) {
+  for (const [i, id] of ids.entries()) yield { user_id: id, device_id: '', line: i + 2 };
+}
+
+const row = (id: string, line: number) => ({ user_id: id, device_id: '', line });
+
+describe('planRefresh (a real SQLite state)', () => {
+  it('refreshes never-fetched users in input order, then the least recently fetched, ties in input order', async () => {
+    const st = await stateWith('order', [['a', 300], ['b', 100], ['c', 100], ['d', 200]]);
+    try {
+      const ids = ['a', 'b', 'new1', 'c', 'd', 'new2', 'new3'];
+      const plan = await planRefresh(st, input(ids), { planned: 4, freshAfter: null, reset: false });
+      expect(plan.counts).toEqual({ users: 7, never: 3, stale: 4 });
+      expect(plan.split).toEqual({ never: 3, stale: 1, carried: 3, notFetched: 0 });
+      const refreshed = ids.filter((id, i) => plan.decide(row(id, i + 2)) === 'refresh');
+      // new1..3, then b (fetched at 100, before c at the same time in input order).
+      expect(refreshed).toEqual(['b', 'new1', 'new2', 'new3']);
+      expect(plan.decide(row('a', 2))).toEqual({ status: 'carried', rows: `a,,${FETCHED_AT_MARK},ok\n`, fetchedAt: 300 });
+      expect(plan.oldestCarried).toBe(100); // c
+    } finally {
+      st.close();
+    }
+  });
+
+  it('a budget below the never-fetched users leaves the rest not_fetched; --max-age carries the fresh ones; a duplicate is refreshed once', async () => {
+    const st = await stateWith('age', [['old', 100], ['fresh', 900]]);
+    try {
+      const small = await planRefresh(st, input(['n1', 'n2', 'old', 'n3']), { planned: 2, freshAfter: null, reset: false });
+      expect(small.decide(row('n3', 5))).toEqual({ status: 'not_fetched' });
+      expect(small.decide(row('old', 4))).toMatchObject({ status: 'carried', fetchedAt: 100 });
+      const aged = await planRefresh(st, input(['old', 'fresh', 'old']), { planned: null, freshAfter: 500, reset: false });
+      expect(aged.split).toEqual({ never: 0, stale: 1, carried: 1, notFetched: 0 });
+      expect(aged.decide(row('old', 2))).toBe('refresh');
+      expect(aged.decide(row('fresh', 3))).toMatchObject({ status: 'carried', fetchedAt: 900 });
+      // The same user again at line 4: asked once a night, carried the second time.
+      expect(aged.decide(row('old', 4))).toMatchObject({ status: 'carried' });
+      const reset = await planRefresh(st, input(['old', 'fresh', 'n1']), { planned: 2, freshAfter: null, reset: true });
+      expect(reset.split).toEqual({ never: 2, stale: 0, carried: 0, notFetched: 1 });
+      expect(reset.decide(row('n1', 4))).toEqual({ status: 'not_fetched' });
+    } finally {
+      st.close();
+    }
+  });
+
+  it('a user the budget ran out on is carried, or not fetched when the state never had it', async () => {
+    const st = await stateWith('spent', [['old', 100]]);
+    try {
+      const plan = await planRefresh(st, input(['old', 'n1']), { planned: 2, freshAfter: null, reset: false });
+      const fetch = plannedFetch(plan, async () => ({ status: 'budget_spent' as const, attempts: 1 }));
+      const signal = new AbortController().signal;
+      expect(await fetch(row('old', 2), signal)).toMatchObject({ status: 'carried', fetchedAt: 100 });
+      expect(await fetch(row('n1', 3), signal)).toEqual({ status: 'not_fetched' });
+    } finally {
+      st.close();
+    }
+  });
+});
