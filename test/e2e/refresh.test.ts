@@ -89,6 +89,26 @@ describe('--refresh-budget over consecutive nights', () => {
     expect(second.map((o) => o.fetched_at)).toEqual([first[0].fetched_at, first[1].fetched_at, expect.any(String), expect.any(String)]);
   });
 
+  it('retries count against the budget: users still unanswered when it is spent are not_fetched (or carried), never dropped', async () => {
+    writeFileSync(path('flaky.csv'), usersCsv(0, 10));
+    const faulty = await fixtureEmulator({ synthetic: true, faults: { rate: 0.5, kinds: ['503'], seed: 7, slowMs: 0, retryAfterSeconds: 0 } });
+    try {
+      const r = await runCli(['export', '--input', path('flaky.csv'), '--output', path('flaky.csv.out'), '--api-url', faulty.url, ...FLAGS, '--concurrency', '1', '--state', path('flaky.sqlite'), '--refresh-budget', '10', '--summary', path('flaky.json')], { env: { AMP_PROFILE_EXPORT_BACKOFF_MS: '1' } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(faulty.stats().requests).toBe(10);
+      const s = JSON.parse(readFileSync(path('flaky.json'), 'utf8'));
+      expect(s.retries).toBeGreaterThan(0);
+      // Every user has a row: the ones answered within the 10 requests, the rest not_fetched.
+      const rows = cells(readFileSync(path('flaky.csv.out'), 'utf8'));
+      expect(rows).toHaveLength(10);
+      expect(s.refreshed + s.not_fetched + s.failed).toBe(10);
+      expect(s.not_fetched).toBeGreaterThan(0);
+      expect(rows.filter((c) => c[2] === 'not_fetched')).toHaveLength(s.not_fetched);
+    } finally {
+      await faulty.close();
+    }
+  });
+
   it('--dry-run plans the night from the input and the state without taking the state or sending a request', async () => {
     writeFileSync(path('dry.csv'), usersCsv(0, 10));
     const state = path('dry.sqlite');

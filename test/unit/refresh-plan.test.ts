@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { budgetRequests, nightsForFullRefresh, parseBudget, parseDuration, plannedUsers, retryReserve, splitRefresh } from '../../src/budget.js';
 import { FETCHED_AT_MARK, rowCount, stampRows } from '../../src/output/fetched-at.js';
+import { buildConfig, type ExportArgs } from '../../src/config.js';
+import { exportDefaults } from '../../src/flags.js';
 import { StateDb } from '../../src/state/db.js';
 import { planRefresh, plannedFetch } from '../../src/state/refresh.js';
 
@@ -27,6 +29,14 @@ describe('--refresh-budget and --max-age arithmetic', () => {
     expect(budgetRequests({ ms: 8 * 3_600_000 }, { limit: 600, intervalMs: 60_000 }, 3)).toBe(96_000);
     expect(budgetRequests({ requests: 500 }, { limit: 600, intervalMs: 60_000 }, 3)).toBe(500);
     expect(budgetRequests({ ms: 1000 }, { limit: 0, intervalMs: 60_000 }, 1)).toBeNull();
+  });
+
+  it('a duration budget is divided among the shards that share the rate limit', () => {
+    const cfg = (over: Partial<ExportArgs>) => buildConfig({ ...exportDefaults(), input: 'u.csv', output: 'out-{shard}.csv', state: 's-{shard}.sqlite', ...over } as ExportArgs, new Date(), {});
+    expect(cfg({ refreshBudget: '8h' }).state).toMatchObject({ budget: 288_000, maxAgeMs: null });
+    expect(cfg({ refreshBudget: '8h', shard: '1/3' }).state!.budget).toBe(96_000);
+    expect(cfg({ refreshBudget: '1000', shard: '1/3' }).state!.budget).toBe(1000);
+    expect(cfg({ maxAge: '3d' }).state).toMatchObject({ budget: null, maxAgeMs: 3 * 86_400_000 });
   });
 
   it('keeps 5 % for retries from a budget of 20 up, none below', () => {
