@@ -5,7 +5,7 @@ import type { RunningEmulator } from '../../src/emulator/server.js';
 import { changedAt } from '../../src/emulator/synthetic.js';
 import { runCli, tempDir } from '../support/cli.js';
 import { fixtureEmulator } from '../support/emulator.js';
-import { stateMeta, stateRows, usersCsv } from '../support/state.js';
+import { stateMeta, stateRows, untimed, usersCsv } from '../support/state.js';
 
 const FLAGS = ['--rec-id', 'homepage', '--prediction-id', 'p-buy', '--rate-limit', '0', '--no-progress'];
 const KEY = 'demo-secret-key';
@@ -30,8 +30,6 @@ const exportAt = (epoch: number, input: string, output: string, extra: string[] 
 /** A CSV's data lines keyed by their first cell (user_id). */
 const byUser = (text: string) => new Map(text.trim().split('\n').slice(1).map((l) => [l.split(',')[0]!, l]));
 const lines = (text: string) => text.trim().split('\n');
-/** With --state every row says when it was fetched (the run's time): blanked to compare two runs' rows. */
-const untimed = (text: string) => text.replace(/,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ,(\w+)$/gm, ',T,$1');
 
 describe('night 1, night 2, night 3 with --state --delta --removed', () => {
   it('delivers every user first, then exactly the new and changed users in input order, then nothing', async () => {

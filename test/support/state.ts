@@ -25,3 +25,14 @@ export function usersCsv(from: number, to: number): string {
   for (let i = from; i < to; i++) lines.push(`user-${i},`);
   return `${lines.join('\n')}\n`;
 }
+
+const TIME_BEFORE_STATUS = /,(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ),(\w+)$/gm;
+
+/** With --state every CSV row says when it was fetched (its run's time): blanked to compare two runs' rows. */
+export const untimed = (csv: string) => csv.replace(TIME_BEFORE_STATUS, ',T,$2');
+
+/** The distinct fetched_at times of a CSV output's rows. */
+export const fetchTimes = (csv: string) => [...new Set([...csv.matchAll(TIME_BEFORE_STATUS)].map((m) => m[1]!))].sort();
+
+/** A --state output as it would be without --state: the fetched_at column taken out. */
+export const withoutFetchedAt = (csv: string) => csv.replace(/,fetched_at,(\w+)$/m, ',$1').replace(TIME_BEFORE_STATUS, ',$2');
