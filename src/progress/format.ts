@@ -30,7 +30,7 @@ export function formatProgressLine(v: ProgressView, columns = 100): string {
   if (v.share < 1) req += ` (slowed to ${Math.round(v.share * 100)}%)`;
   const eta = v.bytesTotal === null ? null : `ETA ${v.etaSeconds === null ? '--' : formatDuration(v.etaSeconds)}`;
   const counts = (sep: string) =>
-    [`ok ${n(v.ok)}`, `no_recs ${n(v.no_recs)}`, `unknown ${n(v.unknown_user)}`, `failed ${n(v.failed)}`, `skipped ${n(v.skipped)}`, ...(v.unchanged !== undefined ? [`unchanged ${n(v.unchanged)}`] : [])].join(sep);
+    [`ok ${n(v.ok)}`, `no_recs ${n(v.no_recs)}`, `unknown ${n(v.unknown_user)}`, `failed ${n(v.failed)}`, `skipped ${n(v.skipped)}`, ...(v.unchanged !== undefined ? [`unchanged ${n(v.unchanged)}`] : []), ...(v.carried ? [`carried ${n(v.carried)}`] : []), ...(v.not_fetched ? [`not fetched ${n(v.not_fetched)}`] : [])].join(sep);
   const forms = [
     [bar, `${n(v.users)} users`, `${rate(v.usersPerSecond)} users/s`, req, eta, counts(' · ')],
     [pct, `${n(v.users)} users`, `${rate(v.usersPerSecond)} users/s`, req, eta, counts(' · ')],

@@ -5,7 +5,7 @@ import type { ProgressProbe } from './probe.js';
 export const RATE_WINDOW_MS = 10_000;
 
 /** What a progress line shows; also the fields of the JSON `progress` log line. */
-export interface ProgressView extends Pick<Counts, 'users' | 'ok' | 'no_recs' | 'unknown_user' | 'failed' | 'skipped' | 'unchanged'> {
+export interface ProgressView extends Pick<Counts, 'users' | 'ok' | 'no_recs' | 'unknown_user' | 'failed' | 'skipped' | 'unchanged' | 'carried' | 'not_fetched'> {
   elapsedSeconds: number;
   /** Input bytes written through (the writer's committed offset) and of how many; null for stdin. */
   bytesDone: number;
@@ -68,6 +68,8 @@ export class ProgressMeter {
       failed: c.failed,
       skipped: c.skipped,
       ...(c.unchanged !== undefined ? { unchanged: c.unchanged } : {}),
+      ...(c.carried ? { carried: c.carried } : {}),
+      ...(c.not_fetched ? { not_fetched: c.not_fetched } : {}),
       usersPerSecond: round(per(latest.users - first.users), 2),
       requestsPerSecond: round(per(latest.requests - first.requests), 2),
       limitPerSecond: limit > 0 ? round(limit / (intervalMs / 1000), 2) : null,

@@ -111,6 +111,8 @@ describe('unchanged users in the progress line and the metrics', () => {
   it('are shown when the run has a state', async () => {
     const view = { elapsedSeconds: 1, bytesDone: 1, bytesTotal: 2, percent: 50, users: 10, ok: 10, no_recs: 0, unknown_user: 0, failed: 0, skipped: 0, unchanged: 7, usersPerSecond: 1, requestsPerSecond: 1, limitPerSecond: null, share: 1, etaSeconds: 1 };
     expect(formatProgressLine(view, 300)).toContain('unchanged 7');
+    // A planned night (--refresh-budget) also shows the users carried and not fetched so far.
+    expect(formatProgressLine({ ...view, carried: 90, not_fetched: 3 }, 300)).toContain('unchanged 7 · carried 90 · not fetched 3');
     const result: ExportResult = { exitCode: 0, ended: 'complete', counts: { users: 10, ok: 10, no_recs: 0, unknown_user: 0, failed: 0, skipped: 0, rows: 3, unchanged: 7, removed: 2 }, requests: { requests: 10, retries: 0, throttled: 0, slowdowns: 0 }, durationMs: 1, outputBytes: 1 };
     const s = runSummary({ result, exitCode: 0, startedAt: new Date(0), finishedAt: new Date(1000), checkpointBytes: null }, cfg({ state: 's.sqlite', delta: true }));
     expect(s).toMatchObject({ unchanged: 7, removed: 2 });
