@@ -32,7 +32,8 @@ describe('the secret key', () => {
       ['export', '--input', input, '--output', join(dir, 'out.jsonl'), '--api-url', emu.url, '--rec-id', 'homepage', '--secret-key-file', keyFile, '--log-level', 'trace', '--rate-limit', '100', '--rate-interval', '1', '--max-retries', '1'],
       { env: { AMPLITUDE_SECRET_KEY: undefined } },
     );
-    await new Promise((r) => setTimeout(r, 1200));
+    // The key changes mid-run (a 401 from then on): once some requests, retries among them, were answered.
+    while (run.child.exitCode === null && emu.stats().requests < 60) await new Promise((r) => setTimeout(r, 20));
     emu.setSecretKey('another-key-entirely');
     const r = await run.done;
     emu.setFaults(null);
