@@ -24,7 +24,7 @@ async function emulator(o: Partial<EmulatorOptions> = {}): Promise<RunningEmulat
 const get = (e: RunningEmulator, query: Record<string, string>, headers: Record<string, string> = AUTH) =>
   fetch(`${e.url}/v1/userprofile?${new URLSearchParams(query)}`, { headers });
 
-describe('documented answers (seeds/001)', () => {
+describe('documented answers (Amplitude docs, "User Profile API")', () => {
   it('answers 401 with the two documented texts', async () => {
     const e = await emulator();
     for (const headers of [{}, { authorization: 'Bearer x' }, { authorization: 'Api-Key' }, { authorization: 'Api-Key   ' }]) {
@@ -60,7 +60,7 @@ describe('documented answers (seeds/001)', () => {
     }
   });
 
-  it('answers 200 with recommendations in the seeds shape', async () => {
+  it('answers 200 with recommendations in the documented shape', async () => {
     const e = await emulator();
     const res = await get(e, { user_id: 'u-1001', get_recs: 'true', rec_id: 'email-weekly,homepage', get_propensity: 'true', prediction_id: 'p-buy' });
     expect(res.status).toBe(200);

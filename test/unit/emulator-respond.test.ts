@@ -32,7 +32,7 @@ describe('buildUserData: always-present keys', () => {
 });
 
 describe('buildUserData: recommendations', () => {
-  it('gives one rec as the seeds do, child_rec_id defaulting to rec_id', () => {
+  it('gives one rec as the documented examples do, child_rec_id defaulting to rec_id', () => {
     const json = JSON.stringify({ userData: answer(full, 'user_id=u-1&get_recs=true&rec_id=homepage') });
     expect(json).toBe(
       '{"userData":{"recommendations":[{"rec_id":"homepage","child_rec_id":"homepage","items":["a","b","c","d","e","f","g","h"],' +
@@ -133,7 +133,7 @@ describe('buildUserData: propensities', () => {
   });
 });
 
-describe('buildUserData: legacy shape (seeds/004)', () => {
+describe('buildUserData: legacy shape (Amplitude help, "Use recommendations in personalization campaigns")', () => {
   it('answers predictions and cohort_memberships instead', () => {
     const d = answer(full, 'rec_id=homepage&get_cohort_ids=true&get_propensity=true&prediction_id=p-buy,p-nope', 'legacy');
     expect(Object.keys(d)).toEqual(['recommendations', 'user_id', 'device_id', 'amp_props', 'cohort_memberships', 'predictions']);

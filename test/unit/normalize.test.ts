@@ -36,7 +36,9 @@ function profile(over: Partial<Profile>): Profile {
   };
 }
 
-// Expected values written out from the seed text (seeds/000, 001, 002, 003, 004).
+// Expected values written out from the documentation pages: Braze's "Amplitude User Profile API
+// Endpoints", Amplitude's "User Profile API" and its OpenAPI specification, and the help article
+// "Use recommendations in personalization campaigns" (the older shape).
 
 const TEST_REC_ID: Recommendation = {
   rec_id: 'testRecId',
@@ -99,7 +101,7 @@ const MYUSER = { user_id: 'myuser', device_id: 'bef34a71-62cd-5b2e-af2f-58cd2eab
 
 const SEED_EXAMPLES: Record<string, [ProfileQuery, Profile]> = {
   ...Object.fromEntries(Object.entries(ENDPOINTS_000).map(([k, v]) => [`000-${k}.json`, v])),
-  // seeds/003 is seeds/000 with the prose stripped: same bodies, named after 000's sections.
+  // A copy of Braze's page with the prose stripped: the same bodies, named after its sections.
   ...Object.fromEntries(Object.entries(ENDPOINTS_000).map(([k, v]) => [`003-${k}.json`, v])),
   '001-get-a-recommendation.json': [
     query({ recIds: ['testRecId'] }),
@@ -189,7 +191,7 @@ describe('seed response examples', () => {
     expect(normalizeBody(fixture(name), q)).toEqual({ kind: 'profile', profile: expected });
   });
 
-  it('reads the older predictions as percentiles when pct was asked (seeds/004)', () => {
+  it('reads the older predictions as percentiles when pct was asked (the help article\'s shape)', () => {
     const p = profileOf(
       fixture('004-the-api-recs-props-predictions-cohorts.json'),
       query({ predictionIds: ['t456tth'], propensityType: 'pct' }),
@@ -345,7 +347,7 @@ describe('propensities', () => {
 });
 
 describe('cohort ids', () => {
-  it('reads the older cohort_memberships (seeds/004) when cohort_ids is absent', () => {
+  it('reads the older cohort_memberships (the help article's shape) when cohort_ids is absent', () => {
     expect(profileOf(withData({ cohort_memberships: ['u567uui'] })).cohort_ids).toEqual(['u567uui']);
   });
 
@@ -564,7 +566,7 @@ describe('ids and wrong types', () => {
 describe('normalizeBody: what the body means', () => {
   it('reads the "not seen before" error as an unknown user, trimmed and case-insensitive', () => {
     expect(normalizeBody({ error: UNKNOWN_USER_ERROR }, query())).toEqual({ kind: 'unknown_user' });
-    // The body exactly as seeds/001 prints it.
+    // The body exactly as Amplitude's "User Profile API" page prints it.
     expect(normalizeBody(JSON.parse('{"error":"User id and device id not seen before"}'), query())).toEqual({
       kind: 'unknown_user',
     });
@@ -601,7 +603,7 @@ describe('normalizeBody: what the body means', () => {
 });
 
 describe('isThrottleBody and errorText', () => {
-  it('recognises the throttle body (seeds/001), trimmed and case-insensitive', () => {
+  it('recognises the throttle body (Amplitude's "User Profile API" page), trimmed and case-insensitive', () => {
     expect(isThrottleBody(JSON.parse(`{"error":"${THROTTLED_ERROR}"}`))).toBe(true);
     expect(isThrottleBody({ error: ` ${THROTTLED_ERROR.toLowerCase()} ` })).toBe(true);
   });

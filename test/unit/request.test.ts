@@ -24,7 +24,7 @@ function builtQuery(user: UserRef, q: ProfileQuery): string {
   return docQuery(path);
 }
 
-describe('the documented URLs (seeds/000 "Common Amplitude endpoints")', () => {
+describe('the documented URLs (Braze docs, "Amplitude User Profile API Endpoints": "Common Amplitude endpoints")', () => {
   const testUser = byUser('testUser');
   it.each<[string, ProfileQuery, string]>([
     [
@@ -62,7 +62,7 @@ describe('the documented URLs (seeds/000 "Common Amplitude endpoints")', () => {
   });
 });
 
-describe('the documented curl examples (seeds/001)', () => {
+describe('the documented curl examples (Amplitude docs, "User Profile API")', () => {
   const user = byUser('USER_ID');
   it.each<[string, ProfileQuery, string]>([
     [
@@ -179,9 +179,9 @@ describe('each parameter', () => {
     expect(builtQuery(u, reordered)).toBe(expected);
   });
 
-  it('follows the seeds/004 request with the current parameter names', () => {
-    // seeds/004 writes `user_id=myuser&rec_id=s234ssg&get_amp_props=true&prediction_id=t456tth&get_cohorts=true`,
-    // an older form: today's reference (seeds/000, 001) wants get_recs, get_cohort_ids, get_propensity.
+  it('follows the request of Amplitude help "Use recommendations in personalization campaigns" with the current parameter names', () => {
+    // That article (help.amplitude.com/hc/en-us/articles/360059626072) writes `user_id=myuser&rec_id=s234ssg&get_amp_props=true&prediction_id=t456tth&get_cohorts=true`,
+    // an older form: today's reference (the Amplitude and Braze API pages) wants get_recs, get_cohort_ids, get_propensity.
     const q = query({ recIds: ['s234ssg'], ampProps: true, cohortIds: true, predictionIds: ['t456tth'] });
     expect(builtQuery(byUser('myuser'), q)).toBe(
       'user_id=myuser&get_recs=true&rec_id=s234ssg&get_amp_props=true&get_cohort_ids=true' +
