@@ -12,6 +12,9 @@
  * never banks a burst.
  */
 
+/** What a timer waits at the least: a start due sooner waits this long. */
+const TICK_MS = 1;
+
 /** Decides, for each start, whether a hard window allows it now, else from when. */
 export interface StartGuard {
   /** 0 when a start may happen at `now`, else the monotonic time from which it may. */
@@ -60,8 +63,11 @@ export class Pacer {
         w.onAbort = () => this.drop(w, signal.reason);
         signal.addEventListener('abort', w.onAbort, { once: true });
       }
-      // Idle until now: the schedule starts afresh here (a pause banks nothing).
-      if (this.timer === undefined && this.head === this.waiting.length) this.nextAt = Math.max(this.nextAt, this.now());
+      // Idle until now: the schedule starts afresh here (a pause banks nothing). Below a timer
+      // tick of spacing, "idle" is mostly every request slot being busy for a moment: restarting
+      // from exactly now would then cost the rest of a 1 ms wake each time (measured: 10,000/s
+      // at --concurrency 16 reached 4,800/s), so the restart keeps up to a tick of catch-up.
+      if (this.timer === undefined && this.head === this.waiting.length) this.nextAt = Math.max(this.nextAt, this.now() - (this.spacingMs < TICK_MS ? Math.min(this.maxLagMs, TICK_MS) : 0));
       this.waiting.push(w);
       if (this.timer === undefined) this.pump();
     });

@@ -159,6 +159,30 @@ describe('Pacer: even starts on the monotonic clock (fake clock)', () => {
     expect(maxIn(starts, 1000 - 1e-9)).toBeLessThanOrEqual(1.1 * limit);
   });
 
+  it('keeps its rate when the requests, not the limit, are the bottleneck for a moment: 10,000 a second from 16 workers', async () => {
+    const limit = 10_000;
+    const windowMs = 1000 + safetyMs(1000);
+    const spacing = windowMs / limit;
+    const pacer = new Pacer(spacing, new WindowGuard(limit, windowMs), maxLagMs(spacing, windowMs));
+    const starts: number[] = [];
+    // Each worker sends one request at a time, 1.5 ms each: 16 of them can do ~10,700 a second.
+    const worker = async () => {
+      for (;;) {
+        await pacer.acquire();
+        if (performance.now() >= 2000) return;
+        starts.push(performance.now());
+        await new Promise((r) => setTimeout(r, 1.5));
+      }
+    };
+    const all = Array.from({ length: 16 }, worker);
+    await vi.advanceTimersByTimeAsync(2100);
+    pacer.stop(new Error('stopped'));
+    await Promise.allSettled(all);
+    expect(starts.length / 2).toBeGreaterThanOrEqual(0.95 * (limit * 1000) / windowMs);
+    expect(maxIn(starts, windowMs - 1e-9)).toBeLessThanOrEqual(limit);
+    expect(maxIn(starts, 1000 - 1e-9)).toBeLessThanOrEqual(1.1 * limit);
+  });
+
   it('ignores the wall clock: a step back of an hour mid-run changes nothing', async () => {
     const pacer = new Pacer(100, new WindowGuard(10, 1000), maxLagMs(100, 1000));
     const starts: number[] = [];
