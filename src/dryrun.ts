@@ -38,6 +38,8 @@ export interface DryRunReport {
   users: number;
   /** Users after the checkpoint's position: what a resumed run still has to do. */
   usersToRun: number;
+  /** Requests the run will send: the users to run, or those a planned night refreshes. */
+  requests: number;
   unreadable: number;
   unreadableExamples: Array<{ line: number; reason: string }>;
   /** Rows whose id (the one the request carries) came earlier in the input. */
@@ -74,6 +76,7 @@ export async function runDryRun(cfg: ExportConfig, env: DryRunEnv): Promise<numb
   const r: DryRunReport = {
     users: 0,
     usersToRun: 0,
+    requests: 0,
     unreadable: 0,
     unreadableExamples: [],
     duplicates: 0,
@@ -113,7 +116,8 @@ export async function runDryRun(cfg: ExportConfig, env: DryRunEnv): Promise<numb
   const night = cfg.state && (cfg.state.budget !== null || cfg.state.maxAgeMs !== null) ? await (await import('./dryrun/night.js')).dryRunNight(cfg, input, layout, s3) : null;
   if (night) r.night = night;
   // A planned night asks only the users it refreshes (the budget caps the requests).
-  const est = estimateDuration(night ? Math.min(night.refresh, r.usersToRun) : r.usersToRun, { limit: cfg.rateLimit, intervalMs: cfg.rateIntervalMs });
+  r.requests = night ? Math.min(night.refresh, r.usersToRun) : r.usersToRun;
+  const est = estimateDuration(r.requests, { limit: cfg.rateLimit, intervalMs: cfg.rateIntervalMs });
   r.estimatedSeconds = est.seconds;
   r.requestsPerSecond = est.perSecond;
   r.warnings = est.warnings;
@@ -132,7 +136,7 @@ function nightLines(p: NightReport, row: (k: string, v: string) => void): void {
   row('carried', `${n(p.carried)} users, written as the state last stored them`);
   row('not fetched', `${n(p.notFetched)} users (never fetched; status not_fetched tonight, first in line next night)`);
   row('oldest data', p.oldestCarried === null ? 'fetched tonight (nothing carried)' : `fetched ${isoSecond(p.oldestCarried)}`);
-  if (p.nightsForAll !== null) row('full refresh', `every ${n(p.nightsForAll)} nights at ${n(p.perNight!)} users a night`);
+  if (p.nightsForAll !== null) row('full refresh', `${p.nightsForAll === 1 ? 'every night' : `every ${n(p.nightsForAll)} nights`} at ${n(p.perNight!)} users a night`);
 }
 
 /** The report on stdout: one fact a line, aligned, for a person checking tonight's config. */
@@ -157,7 +161,7 @@ export function reportText(cfg: ExportConfig, r: DryRunReport, secretFrom: strin
     'estimated time',
     r.estimatedSeconds === null
       ? 'unknown: with no rate limit the API and --concurrency decide'
-      : `${formatDuration(r.estimatedSeconds)} for ${n(r.usersToRun)} requests at ${r.requestsPerSecond} a second (at least: retries and other callers of the org's budget add to it)`,
+      : `${formatDuration(r.estimatedSeconds)} for ${n(r.requests)} requests at ${r.requestsPerSecond} a second (at least: retries and other callers of the org's budget add to it)`,
   );
   if (r.night) nightLines(r.night, row);
   for (const w of r.warnings) lines.push(`WARNING: ${w}`);

@@ -26,7 +26,7 @@ import { columnsUsed } from './wiring/columns.js';
 import { openCsvSource } from './sources/csv.js';
 import { openInput } from './sources/open.js';
 import { removedLayout } from './state/removed.js';
-import { plannedFetch } from './state/refresh.js';
+import { plannedFetch, settledBy } from './state/refresh.js';
 import { storedRows } from './output/fetched-at.js';
 import { planNight } from './wiring/night.js';
 import { checkResumeWithoutState } from './state/plan.js';
@@ -235,6 +235,7 @@ async function runWithState(cfg: ExportConfig, env: ExportEnv, { started, s3, in
       graceMs: cfg.graceMs,
       skipThroughLine: from?.input.line,
       keep: cfg.shard.count > 1 ? (item) => inShard(item, cfg.shard) : undefined,
+      settled: night ? settledBy(night) : undefined,
     });
   } finally {
     stopProgress?.();

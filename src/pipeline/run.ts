@@ -20,6 +20,11 @@ export interface RunParts {
   skipThroughLine?: number;
   /** Items this process takes (a shard); the others are passed over. */
   keep?: ((item: SourceItem) => boolean) | undefined;
+  /**
+   * A user answered without a request (a planned night's carried or not-fetched user): its
+   * outcome goes straight to the writer, past the request queue. Undefined: ask the API.
+   */
+  settled?: ((row: UserRow) => UserOutcome | undefined) | undefined;
 }
 
 export type RunEnd = { ended: 'complete' } | { ended: 'stopped' } | { ended: 'fatal'; error: ExitError | Error };
@@ -57,8 +62,11 @@ export async function runPipeline(p: RunParts): Promise<RunEnd> {
       if (p.skipThroughLine !== undefined && item.line <= p.skipThroughLine) continue;
       if (p.keep && !p.keep(item)) continue;
       const s = seq++;
+      const known = item.kind === 'user' ? p.settled?.(item) : undefined;
       if (item.kind === 'bad') {
         p.writer.put(s, item, null);
+      } else if (known) {
+        p.writer.put(s, item, known);
       } else {
         void queue.add(async () => {
           try {
@@ -68,8 +76,9 @@ export async function runPipeline(p: RunParts): Promise<RunEnd> {
           }
         });
       }
-      await raceAbort(queue.onSizeLessThan(p.concurrency), interrupt);
-      await raceAbort(p.writer.room(seq, maxBacklog), interrupt);
+      // Waits only when there is something to wait for: most rows of a planned night need neither.
+      if (queue.size >= p.concurrency) await raceAbort(queue.onSizeLessThan(p.concurrency), interrupt);
+      if (seq - p.writer.written >= maxBacklog || p.writer.failed) await raceAbort(p.writer.room(seq, maxBacklog), interrupt);
     }
     if (!stopped()) void it.return?.();
   } catch (err) {

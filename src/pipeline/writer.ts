@@ -99,6 +99,11 @@ export class OrderedWriter {
     return this.nextSeq;
   }
 
+  /** A sink failed: room() rejects with the error. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
   /** A consistent copy of what has been handed to the sinks. */
   position(): Position {
     const part = this.out.part;

@@ -77,6 +77,9 @@ export class StateDb {
   checkLayout(now: StateLayout): void {
     const saved = this.meta.layout;
     if (!saved || this.meta.lastRun === null) return;
+    if (saved.fetchedAt !== now.fetchedAt) {
+      throw refused(`state ${this.path} was written by an earlier release, whose rows have no fetched_at cell: add --reset-state once to rebuild it (every user counts as new that night: with --delta the whole audience is written)`);
+    }
     const diff = layoutDifferences(saved, now);
     if (diff.length > 0) {
       throw refused(`state ${this.path} holds rows of another layout: ${diff.join('; ')}. Use the options it was built with, or add --reset-state to start it over`);

@@ -24,6 +24,8 @@ export interface StateLayout {
   escapeFormulas: boolean;
   esp: Record<string, unknown> | null;
   shard: string;
+  /** Rows hold a fetched_at mark (output/fetched-at.ts); absent in states written before it. */
+  fetchedAt?: true;
 }
 
 /** The flag a person would change to match, for each layout field. */
@@ -43,6 +45,7 @@ const FLAG: Record<keyof StateLayout, string> = {
   escapeFormulas: '--escape-formulas',
   esp: '--preset/--identifier/--email-column/--passthrough/--control',
   shard: '--shard/--shards',
+  fetchedAt: 'the fetched_at column',
 };
 
 export function stateLayout(cfg: ExportConfig): StateLayout {
@@ -63,6 +66,7 @@ export function stateLayout(cfg: ExportConfig): StateLayout {
     escapeFormulas: cfg.escapeFormulas,
     esp: espFingerprint({ ...cfg.esp, split: null }),
     shard: `${cfg.shard.index}/${cfg.shard.count}`,
+    fetchedAt: true,
   };
 }
 

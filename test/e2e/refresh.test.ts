@@ -122,6 +122,9 @@ describe('--refresh-budget over consecutive nights', () => {
     expect(r.stdout).toMatch(/not fetched +2 users/);
     expect(r.stdout).toMatch(/oldest data +fetched \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/);
     expect(r.stdout).toMatch(/full refresh +every 3 nights at 4 users a night/);
+    // With a rate limit the estimate is for the requests the plan sends, not for every user.
+    const limited = await night('dry.csv', 'dry-2.csv', ['--state', state, '--refresh-budget', '4', '--rate-limit', '600', '--rate-interval', '60', '--dry-run']);
+    expect(limited.stdout).toMatch(/estimated time +\S+ for 4 requests at 10 a second/);
     expect(emu.stats().requests).toBe(0);
     expect(readFileSync(state).equals(before)).toBe(true);
   });

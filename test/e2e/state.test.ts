@@ -1,5 +1,6 @@
 import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/server.js';
 import { changedAt } from '../../src/emulator/synthetic.js';
@@ -107,6 +108,22 @@ describe('night 1, night 2, night 3 with --state --delta --removed', () => {
     expect(lines(readFileSync(join(dir, 'layout-removed.csv'), 'utf8'))).toHaveLength(1); // nobody reported
     expect(stateRows(state)).toHaveLength(200);
     expect(JSON.parse(stateMeta(state).layout!).maxItems).toBe(3);
+  });
+
+  it('a state of the release before fetched_at (rows without the cell) is refused, not mixed into tonight\'s rows; --reset-state rebuilds it', async () => {
+    const state = join(dir, 'old-release.sqlite');
+    expect((await exportAt(1, 'night1.csv', 'old-1.csv', ['--state', state])).code).toBe(0);
+    // What that release left: the layout without fetchedAt (its rows had no such cell).
+    const db = new Database(state);
+    const layout = JSON.parse(stateMeta(state).layout!);
+    delete layout.fetchedAt;
+    db.prepare("UPDATE meta SET v = ? WHERE k = 'layout'").run(JSON.stringify(layout));
+    db.close();
+    const refused = await exportAt(1, 'night1.csv', 'old-2.csv', ['--state', state, '--refresh-budget', '5']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/written by an earlier release, whose rows have no fetched_at cell: add --reset-state once/);
+    expect(existsSync(join(dir, 'old-2.csv'))).toBe(false);
+    expect((await exportAt(1, 'night1.csv', 'old-3.csv', ['--state', state, '--reset-state'])).code).toBe(0);
   });
 });
 
