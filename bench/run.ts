@@ -16,6 +16,11 @@
  * - s3: S3 output (fauxqs) vs file output at no rate limit, best of three each (target ≥ 90 %).
  * - shared: 1, 2 and 3 processes sharing one Redis limiter of 20 per 2 s against a throttling
  *   emulator: combined req/s, the most requests in any 2 s window (≤ 20), 429s (0).
+ * - rates: 200, 2,000 and 10,000/s as per-minute limits, local and 3 processes through Redis:
+ *   share reached, most in any 60 s and 1 s window, 429s; 1,000,000/s vs no limit. bench/rates.ts.
+ * - refresh: --refresh-budget over 1,000,000 users and a state of as many (built directly in
+ *   SQLite): planning time (≤ 15 s), start to first request, peak RSS (flat), and the share of a
+ *   night refreshing 100,000 that the 900,000 carried rows cost (≤ 20 %). bench/refresh.ts.
  */
 import { createReadStream, existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -28,6 +33,8 @@ import { startEmulatorProcess, type EmulatorProcess } from './emulator-process.j
 import { runExportProcess } from './export-process.js';
 import { count, megabytes, percent, renderMarkdown, renderText, type Row } from './table.js';
 import { s3Suite } from './s3.js';
+import { refreshSuite } from './refresh.js';
+import { ratesSuite } from './rates.js';
 import { hasRedis, sharedSuite } from './shared.js';
 import { SHIPPED_NODE_OPTIONS } from '../src/shipped.js';
 import { writeUsersCsv } from './users.js';
@@ -36,7 +43,7 @@ const HERE = dirname(fileURLToPath(import.meta.url)); // bench/, run with tsx
 const CLI = join(HERE, '..', 'dist', 'cli.js');
 const OUT_DIR = join(HERE, '..', 'out');
 
-const SUITES = ['throughput', 'checkpoint', 'memory', 'rate', 's3', 'shared'] as const;
+const SUITES = ['throughput', 'checkpoint', 'memory', 'rate', 's3', 'shared', 'rates', 'refresh'] as const;
 type Suite = (typeof SUITES)[number];
 
 interface Sizes {
@@ -45,9 +52,11 @@ interface Sizes {
   rateUsers: number;
   /** Requests sent to a fresh emulator before anything is measured (its JIT warms up). */
   warmup: number;
+  /** The refresh suite: users of the input and of the state, and those a night refreshes. */
+  refresh: { audience: number; refreshed: number };
 }
-const FULL: Sizes = { throughput: 100_000, memory: [100_000, 1_000_000], rateUsers: 3_000, warmup: 5_000 };
-const QUICK: Sizes = { throughput: 20_000, memory: [20_000, 100_000], rateUsers: 1_500, warmup: 2_000 };
+const FULL: Sizes = { throughput: 100_000, memory: [100_000, 1_000_000], rateUsers: 3_000, warmup: 5_000, refresh: { audience: 1_000_000, refreshed: 100_000 } };
+const QUICK: Sizes = { throughput: 20_000, memory: [20_000, 100_000], rateUsers: 1_500, warmup: 2_000, refresh: { audience: 100_000, refreshed: 10_000 } };
 
 const SECRET = 'demo-secret-key';
 const CONCURRENCY = 16;
@@ -358,6 +367,8 @@ async function main(): Promise<number> {
       say(`suite ${suite}`);
       try {
         if (suite === 'rate') await rate(b);
+        else if (suite === 'rates') await ratesSuite(b, CLI);
+        else if (suite === 'refresh') await refreshSuite(b, CLI);
         else if (suite === 'shared') {
           if (!hasRedis()) b.row({ suite, measure: 'skipped: no redis-server on the PATH', value: null, unit: '', display: '' });
           for (const f of hasRedis() ? await sharedSuite(CLI, tmp) : []) {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { loadProfiles } from '../src/emulator/profiles.js';
 import { startEmulator } from '../src/emulator/server.js';
 import { maxInWindow } from '../src/emulator/throttle.js';
+import { stopChild, track } from './children.js';
 
 export interface SharedFigure {
   processes: number;
@@ -36,9 +37,7 @@ export function hasRedis(): boolean {
 }
 
 export async function sharedSuite(cli: string, dir: string, usersPerRun = 120): Promise<SharedFigure[]> {
-  const port = await freePort();
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 500));
+  const redis = await startRedis();
   const figures: SharedFigure[] = [];
   try {
     const input = join(dir, 'shared-users.csv');
@@ -48,7 +47,7 @@ export async function sharedSuite(cli: string, dir: string, usersPerRun = 120): 
       try {
         const runs = Array.from({ length: n }, (_, i) =>
           new Promise<number | null>((resolve) => {
-            const c = spawn(process.execPath, [cli, 'export', '--input', input, '--output', join(dir, `shared-${n}-{shard}.csv`), '--api-url', emu.url, '--rate-limit', String(LIMIT), '--rate-interval', String(INTERVAL_S), '--shard', `${i}/${n}`, '--redis-url', `redis://127.0.0.1:${port}`, '--limiter-id', `bench-${n}`, '--fresh', '--no-progress', '--log-level', 'warn'], { env: { ...process.env, AMPLITUDE_SECRET_KEY: 'demo-secret-key' }, stdio: 'ignore' });
+            const c = spawn(process.execPath, [cli, 'export', '--input', input, '--output', join(dir, `shared-${n}-{shard}.csv`), '--api-url', emu.url, '--rate-limit', String(LIMIT), '--rate-interval', String(INTERVAL_S), '--shard', `${i}/${n}`, '--redis-url', redis.url, '--limiter-id', `bench-${n}`, '--fresh', '--no-progress', '--log-level', 'warn'], { env: { ...process.env, AMPLITUDE_SECRET_KEY: 'demo-secret-key' }, stdio: 'ignore' });
             c.on('close', resolve);
           }),
         );
@@ -62,7 +61,33 @@ export async function sharedSuite(cli: string, dir: string, usersPerRun = 120): 
       }
     }
   } finally {
-    redis.kill('SIGKILL');
+    await redis.stop();
   }
   return figures;
 }
+
+/** redis-server on a free port without persistence, tracked (an interrupted bench stops it). */
+export async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const exited = track(child);
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('redis-server did not get ready within 5 s'));
+    }, 5000);
+    child.stdout!.setEncoding('utf8');
+    const onData = (chunk: string) => {
+      out += chunk;
+      if (!out.includes('Ready to accept connections')) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData).resume(); // drained from here on, not kept
+      resolve();
+    };
+    child.stdout!.on('data', onData);
+    exited.then((e) => reject(new Error(`redis-server exited (code ${e.code}, signal ${e.signal}): ${out.slice(-400)}`)), reject);
+  });
+  return { url: `redis://127.0.0.1:${port}`, stop: async () => void (await stopChild(child, exited)) };
+}
+

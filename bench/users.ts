@@ -10,7 +10,7 @@ import { finished } from 'node:stream/promises';
 /** The i-th user id (1-based); the ceiling loop requests the same ids. */
 export const benchUserId = (i: number): string => `u-${String(i).padStart(7, '0')}`;
 
-const benchDeviceId = (i: number): string => `d-${i.toString(16).padStart(8, '0')}`;
+export const benchDeviceId = (i: number): string => `d-${i.toString(16).padStart(8, '0')}`;
 
 export async function writeUsersCsv(path: string, count: number): Promise<void> {
   const out = createWriteStream(path, { highWaterMark: 1 << 20 });
