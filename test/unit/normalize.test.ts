@@ -347,7 +347,7 @@ describe('propensities', () => {
 });
 
 describe('cohort ids', () => {
-  it('reads the older cohort_memberships (the help article's shape) when cohort_ids is absent', () => {
+  it('reads the older cohort_memberships (the help article shape) when cohort_ids is absent', () => {
     expect(profileOf(withData({ cohort_memberships: ['u567uui'] })).cohort_ids).toEqual(['u567uui']);
   });
 
