@@ -603,7 +603,7 @@ describe('normalizeBody: what the body means', () => {
 });
 
 describe('isThrottleBody and errorText', () => {
-  it('recognises the throttle body (Amplitude's "User Profile API" page), trimmed and case-insensitive', () => {
+  it('recognises the throttle body (the Amplitude "User Profile API" page), trimmed and case-insensitive', () => {
     expect(isThrottleBody(JSON.parse(`{"error":"${THROTTLED_ERROR}"}`))).toBe(true);
     expect(isThrottleBody({ error: ` ${THROTTLED_ERROR.toLowerCase()} ` })).toBe(true);
   });
