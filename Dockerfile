@@ -46,7 +46,7 @@ WORKDIR /home/node
 # after its timeout (harmless: they hold no state), or run them with `docker run --init`.
 # Node does not reap orphans either; the job starts no child processes, so no init is needed.
 # --max-old-space-size=128: the export's live data is small and bounded; without a limit V8
-# grows its heap against the node's memory (peak RSS ~220 MB, vs ~156 MB with it at 1,000,000
+# grows its heap against the node's memory (peak RSS 218 MB, vs 152 MB with it at 1,000,000
 # users: npm run bench), too close to a 256Mi pod limit. Same flag as the bin's shebang.
 ENTRYPOINT ["node", "--max-old-space-size=128", "/app/dist/cli.js"]
 CMD ["--help"]

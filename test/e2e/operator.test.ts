@@ -1,6 +1,6 @@
 /**
  * What operators see: progress while a run goes, a dry run before it, and the summary and
- * metrics files a dashboard reads after it (issue 7, parts 1-3).
+ * metrics files a dashboard reads after it (README "Operating it").
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
