@@ -29,6 +29,7 @@ import { removedLayout } from './state/removed.js';
 import { plannedFetch, settledBy } from './state/refresh.js';
 import { storedRows } from './output/fetched-at.js';
 import { planNight } from './wiring/night.js';
+import { planRun } from './wiring/run-plan.js';
 import { checkResumeWithoutState } from './state/plan.js';
 import type { StateSession } from './state/session.js';
 
@@ -111,20 +112,22 @@ async function runWithState(cfg: ExportConfig, env: ExportEnv, { started, s3, in
   const requests: RequestCounts = zeroRequests();
   claim.throwIfLost(); // a run paused past its lease since it took it writes nothing from here on
 
-  if (plan.kind === 'complete') {
-    await finishUploads(cfg, s3, plan.from);
-    if (state?.plan.kind === 'finish') {
+  const run = planRun(plan, saved, state?.plan ?? null);
+  if (run.kind !== 'export') {
+    const done = run.from;
+    await finishUploads(cfg, s3, done);
+    if (run.kind === 'finish-state') {
       // Killed during the state update: the staged results are all there; finish it.
-      const layout = outputLayout(cfg, plan.from.input.header, input.name);
-      const removed = await state.finish(s3, removedLayout(cfg, layout.rows.header()), cfg.s3.partSize, plan.from.state, log);
-      return { exitCode: plan.from.counts.failed > 0 ? ExitCode.partial : ExitCode.ok, ended: 'complete', counts: { ...plan.from.counts, removed }, requests, durationMs: performance.now() - started, outputBytes: plan.from.outputBytes, errorsBytes: plan.from.errorsBytes };
+      const layout = outputLayout(cfg, done.input.header, input.name);
+      const removed = await state!.finish(s3, removedLayout(cfg, layout.rows.header()), cfg.s3.partSize, done.state, log);
+      return { exitCode: done.counts.failed > 0 ? ExitCode.partial : ExitCode.ok, ended: 'complete', counts: { ...done.counts, removed }, requests, durationMs: performance.now() - started, outputBytes: done.outputBytes, errorsBytes: done.errorsBytes };
     }
-    log.info({ checkpoint: store!.path, ...plan.from.counts }, 'this job already completed; nothing to do (use --fresh to run it again)');
-    return { exitCode: ExitCode.ok, ended: 'already_complete', counts: plan.from.counts, requests, durationMs: 0, outputBytes: plan.from.outputBytes, errorsBytes: plan.from.errorsBytes };
+    log.info({ checkpoint: store!.path, ...done.counts }, 'this job already completed; nothing to do (use --fresh to run it again)');
+    return { exitCode: ExitCode.ok, ended: 'already_complete', counts: done.counts, requests, durationMs: 0, outputBytes: done.outputBytes, errorsBytes: done.errorsBytes };
   }
-  if (plan.kind === 'fresh' && plan.note) log.info(plan.note);
-  if (plan.kind === 'fresh' && saved) await discardUploads(s3, saved);
-  const from = plan.kind === 'resume' ? plan.from : undefined;
+  if (run.note) log.info(run.note);
+  if (run.discard) await discardUploads(s3, run.discard);
+  const from = run.resume;
   // Before any file is created: an unreachable Redis is exit 2 with nothing touched.
   const rate = { limit: cfg.rateLimit, intervalMs: cfg.rateIntervalMs };
   const limiter = cfg.redisUrl && cfg.rateLimit > 0
