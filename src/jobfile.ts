@@ -12,10 +12,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, relative } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+import type { Node } from 'yaml';
 import type { Argv } from 'yargs';
 import { usageError } from './errors.js';
 import { exportFlags } from './flags.js';
+
+/** yaml (84 modules, ~50 ms of every start) is loaded only when a job file is read. */
+let yamlLib: typeof Yaml | undefined;
+const yaml = (): typeof Yaml => (yamlLib ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
 
 /** A job file's settings as yargs takes them: kebab-case flag name -> the value a flag would give. */
 export type JobArgs = Record<string, string | number | boolean>;
@@ -54,22 +60,22 @@ export function loadJobFile(path: string, shownAs = displayPath(path)): JobArgs 
  * the same way: by line and column, never quoting the file, which might hold a key by mistake).
  */
 export function parseJobFile(text: string, name: string): JobArgs {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
+  const lines = new (yaml().LineCounter)();
+  const doc = yaml().parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
   const broken = doc.errors[0];
   if (broken) {
     const at = lines.linePos(broken.pos[0]);
     throw usageError(`${name}: not valid YAML or JSON at line ${at.line}, column ${at.col}: ${broken.message.split('\n')[0]}`);
   }
   const root = doc.contents;
-  if (root === null || (isScalar(root) && root.value === null)) throw usageError(`${name}: the job file is empty (expected flag: value lines)`);
-  if (!isMap(root)) throw usageError(`${name}: expected a mapping of flag: value, got ${kindOf(root)}`);
+  if (root === null || (yaml().isScalar(root) && root.value === null)) throw usageError(`${name}: the job file is empty (expected flag: value lines)`);
+  if (!yaml().isMap(root)) throw usageError(`${name}: expected a mapping of flag: value, got ${kindOf(root)}`);
 
   const out: JobArgs = {};
   const problems: string[] = [];
   const given = new Map<string, string>();
   for (const pair of root.items) {
-    const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+    const key = yaml().isScalar(pair.key) ? String(pair.key.value) : undefined;
     if (key === undefined) {
       problems.push(`keys must be flag names, got ${kindOf(pair.key as Node)}`);
       continue;
@@ -102,12 +108,12 @@ export function parseJobFile(text: string, name: string): JobArgs {
 /** The value the flag would get on the command line, or '\0' + what is wrong with it. */
 function valueFor(flag: string, type: FlagType, node: Node | null): string | number | boolean {
   const wrong = (expected: string) => `\0expects ${expected}, got ${kindOf(node)}`;
-  if (isSeq(node) && LIST_FLAGS.has(flag)) {
-    const items = node.items.map((i) => (isScalar(i) ? scalarText(i) : undefined));
+  if (yaml().isSeq(node) && LIST_FLAGS.has(flag)) {
+    const items = node.items.map((i) => (yaml().isScalar(i) ? scalarText(i) : undefined));
     if (items.some((i) => i === undefined || i.includes(','))) return wrong('a list of plain values (or one comma-separated string)');
     return items.join(',');
   }
-  if (!isScalar(node) || node.value === null || node.value === undefined) {
+  if (!yaml().isScalar(node) || node.value === null || node.value === undefined) {
     return wrong(LIST_FLAGS.has(flag) ? 'a list or a comma-separated string' : type === 'string' ? 'a string' : `a ${type}`);
   }
   const v: unknown = node.value;
@@ -123,7 +129,7 @@ function valueFor(flag: string, type: FlagType, node: Node | null): string | num
 
 /** A scalar as text; a plain number keeps its spelling (rec id `00123` stays `00123`, not 123). */
 function scalarText(node: Node): string | undefined {
-  if (!isScalar(node)) return undefined;
+  if (!yaml().isScalar(node)) return undefined;
   if (typeof node.value === 'string') return node.value;
   if (typeof node.value === 'number') return typeof node.source === 'string' && node.source !== '' ? node.source : String(node.value);
   return undefined;
@@ -135,9 +141,9 @@ function scalarText(node: Node): string | undefined {
  */
 function kindOf(node: Node | null | undefined): string {
   if (node === null || node === undefined) return 'no value';
-  if (isSeq(node)) return 'a list';
-  if (isMap(node)) return 'a mapping';
-  if (isScalar(node)) {
+  if (yaml().isSeq(node)) return 'a list';
+  if (yaml().isMap(node)) return 'a mapping';
+  if (yaml().isScalar(node)) {
     const v: unknown = node.value;
     if (v === null) return 'no value';
     if (typeof v === 'string') return v.length <= 24 ? `the string "${v}"` : 'a string';
