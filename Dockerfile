@@ -9,18 +9,21 @@
 # test/e2e/dockerfile.test.ts runs these steps outside Docker (no engine on CI): it reads
 # the stages, WORKDIRs, COPYs, RUNs and the ENTRYPOINT below, so keep to those instructions.
 
-# Build: all dependencies (TypeScript), then dist/. Then, in the same stage, the production
-# dependencies alone in prod/: better-sqlite3 (--state) compiles from source with node-gyp,
-# which needs python3, make and g++; they stay in this stage, not in the image.
+# Build: all dependencies (esbuild), then dist/: src/ bundled into dist/cli.js and the chunks
+# it loads on demand (`npm run bundle`; CI type-checks, the image build need not). Then, in the
+# same stage, the production dependencies alone in prod/: better-sqlite3 (--state) compiles
+# from source with node-gyp, which needs python3, make and g++; they stay in this stage, not
+# in the image. The native and lazily loaded ones (better-sqlite3, the AWS SDK, ioredis,
+# prom-client, yaml) stay outside the bundle, in node_modules.
 FROM node:22-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: tsc needs no native module; better-sqlite3 compiles once, in prod/ below.
+# --ignore-scripts: the bundler needs no native module; better-sqlite3 compiles once, in prod/ below.
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npm run build
+RUN npm run bundle
 WORKDIR /app/prod
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund

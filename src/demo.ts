@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { packageFile } from './package-files.js';
 import { buildConfig, type ExportArgs } from './config.js';
 import { DEMO_SECRET_KEY } from './emulator/command.js';
 import { loadProfiles } from './emulator/profiles.js';
@@ -8,7 +8,7 @@ import { runExport } from './export.js';
 import { exportDefaults } from './flags.js';
 import { createLogger } from './log.js';
 
-const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+const fixture = (name: string) => packageFile(`fixtures/${name}`);
 
 /** The export flags the demo uses: also the README's example command. */
 export const DEMO_FLAGS = {

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { packageFile } from './package-files.js';
 
 /** The package's version (package.json ships with the package, beside dist/), for summaries. */
 export const TOOL_VERSION: string = (() => {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    const pkg = JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version?: unknown };
     return typeof pkg.version === 'string' ? pkg.version : 'unknown';
   } catch {
     return 'unknown';

@@ -3,7 +3,7 @@
  * stdout (the URL) so a script can wait for it; never exits the process itself (cli.ts does).
  */
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { packageFile } from '../package-files.js';
 import type { Argv, ArgumentsCamelCase, CommandModule, InferredOptionTypes, Options } from 'yargs';
 import { FAULT_KINDS, isFaultKind, type FaultKind } from './faults.js';
 import { loadProfiles } from './profiles.js';
@@ -11,7 +11,7 @@ import { startEmulator, type EmulatorOptions } from './server.js';
 
 /** The key the emulator accepts when neither --secret-key-file nor EMULATOR_SECRET_KEY is set. */
 export const DEMO_SECRET_KEY = 'demo-secret-key';
-const DEFAULT_PROFILES = fileURLToPath(new URL('../../fixtures/profiles.json', import.meta.url));
+const DEFAULT_PROFILES = packageFile('fixtures/profiles.json');
 
 /** The flags; `--faults` is checked and split by checkArgs / parseFaultKinds. */
 const flags = {

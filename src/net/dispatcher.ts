@@ -1,4 +1,4 @@
-import { Pool, ProxyAgent, type Dispatcher } from 'undici';
+import { Pool, ProxyAgent, type Dispatcher } from './undici.js';
 import type { ProxyRoute } from './proxy-env.js';
 
 export interface PoolOptions {

@@ -1,4 +1,4 @@
-import { Client } from 'undici';
+import { Client } from './undici.js';
 import type { Logger } from '../log.js';
 import { ignoredHttpProxy, proxyFor, type Env, type ProxyRoute } from './proxy-env.js';
 import { proxyUnreachable, tunnelRefused } from './proxy-errors.js';
