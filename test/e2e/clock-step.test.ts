@@ -17,7 +17,7 @@ const available = existsSync(LIBFAKETIME);
 if (!available && (process.env.CI || process.env.REQUIRE_FAKETIME)) throw new Error(`${LIBFAKETIME} is missing: .ci/run installs the faketime package`);
 if (!available) console.warn(`\n*** SKIPPED: clock-step tests (${LIBFAKETIME} missing; apt-get install faketime) ***\n`);
 
-const RATE = 20;
+const RATE = 40;
 const USERS = 100;
 const FLAGS = ['--rec-id', 'homepage', '--rate-limit', String(RATE), '--rate-interval', '1', '--no-progress', '--grace', '2'];
 

@@ -9,7 +9,7 @@ import { fixtureEmulator, syntheticUsers } from '../support/emulator.js';
 // The emulator throttles with a sliding window exactly like the limit we configure: any request
 // over it would be answered 429 and counted. Counts, not timings, are asserted.
 const LIMIT = 20;
-const INTERVAL_S = 2;
+const INTERVAL_S = 1;
 let emu: RunningEmulator;
 beforeAll(async () => {
   emu = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000 });

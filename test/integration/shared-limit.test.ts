@@ -9,7 +9,7 @@ import { freePort, type RunningRedis, redisSkipReason, startRedis } from '../sup
 
 const skip = redisSkipReason();
 const LIMIT = 20;
-const INTERVAL_S = 2;
+const INTERVAL_S = 1;
 
 describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real redis-server)', () => {
   let redis: RunningRedis;
@@ -77,9 +77,9 @@ describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real red
       const input = join(dir, 'restart.csv');
       writeFileSync(input, syntheticUsers(users));
       const runs = [0, 1].map((i) => startCli(exportArgs(input, join(dir, 'restart-{shard}.csv'), ['--shard', `${i}/2`, '--redis-url', own.url, '--limiter-id', 'restart'])).done);
-      await new Promise((r) => setTimeout(r, 2500));
+      await new Promise((r) => setTimeout(r, 1200));
       await own.stop();
-      await new Promise((r) => setTimeout(r, 1000));
+      await new Promise((r) => setTimeout(r, 500));
       const again = await startRedis(own.port);
       const results = await Promise.all(runs);
       await again.stop();
