@@ -114,7 +114,7 @@ function trapSignals(log: Logger, graceMs: number) {
 }
 
 function parser(argv: string[]): Argv {
-  return yargs(argv)
+  const y = yargs(argv)
     .scriptName('amp-profile-export')
     .usage('$0 <command> [options]')
     .command('export', 'Export Profile API results for the users of a CSV', exportOptions, (a) => exportHandler(a as unknown as ExportArgs))
@@ -127,9 +127,7 @@ function parser(argv: string[]): Argv {
     .strict()
     .help()
     .version()
-    // yargs renders the whole help after every command starts (to cache it): wrapped to the
-    // terminal, that was ~0.3 s of CPU per run (string-width), 40 % of a small export's start.
-    // Unwrapped it costs next to nothing, and only --help shows it.
+    // Help is laid out for the terminal only when asked for: wrapping it cost ~0.3 s of CPU.
     .wrap(argv.includes('--help') ? Math.min(110, process.stdout.columns || 100) : null)
     .fail((msg, err) => {
       // msg: yargs' own validation (unknown flag, failed check); err alone: a handler threw.
@@ -137,7 +135,18 @@ function parser(argv: string[]): Argv {
       if (msg) throw usageError(tidy(msg));
       throw err ?? usageError('invalid command line');
     });
+  // yargs renders the whole help once a command's handler has started, only to cache it for a
+  // later showHelp(): ~60 ms of CPU (string-width) in every run, which never shows it (our
+  // .fail() prints one line). --help renders its help itself, cached or not.
+  (y as unknown as YargsInternals).getInternalMethods().getUsageInstance().cacheHelpMessage = () => {};
+  return y;
 }
+
+/** The part of yargs' internals (not in its types) the parser above reaches into. */
+interface YargsInternals {
+  getInternalMethods(): { getUsageInstance(): { cacheHelpMessage(): void } };
+}
+
 
 /** `--input -` means stdin; yargs would read the lone `-` as a positional argument. */
 export function joinDashValues(argv: string[]): string[] {
