@@ -21,6 +21,12 @@ afterAll(async () => {
 });
 
 const path = (name: string) => join(dir, name);
+/**
+ * fetched_at is in whole seconds: a night compared with the one before must start in a later
+ * second than that one ended, or its refreshed rows could not be told from the carried ones
+ * (a night takes ~0.3 s). Called between the two.
+ */
+const nextSecond = () => new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000)));
 const night = (input: string, out: string, extra: string[] = []) => runCli(['export', '--input', path(input), '--output', path(out), '--api-url', emu.url, ...FLAGS, ...extra]);
 /** CSV data rows as [user_id, fetched_at, status] (fetched_at and status are the last two cells). */
 const cells = (text: string) => text.trim().split('\n').slice(1).map((l) => { const c = l.split(','); return [c[0]!, c.at(-2)!, c.at(-1)!]; });
@@ -35,6 +41,7 @@ describe('--refresh-budget over consecutive nights', () => {
     const last = new Map<string, number>(); // user -> night it was last refreshed
     for (let n = 1; n <= 8; n++) {
       emu.resetStats();
+      await nextSecond();
       const r = await night('ten.csv', `night-${n}.csv`, ['--state', state, '--refresh-budget', String(B), '--summary', path(`night-${n}.json`)]);
       expect(r.code, r.stderr).toBe(0);
       const refreshed = asked().sort();
@@ -154,6 +161,7 @@ describe('a planned night killed anywhere and rerun', () => {
     // A state where users 0-149 were fetched: the night refreshes 50 never fetched + 45 oldest (5 % reserve).
     const base = path('kill-base.sqlite');
     expect((await night('kill.csv', 'kill-base.csv', ['--state', base, '--refresh-budget', '150'])).code).toBe(0);
+    await nextSecond();
     const slow = ['--refresh-budget', String(B), '--rate-limit', '40', '--rate-interval', '1', '--concurrency', '4'];
     copyFileSync(base, path('ref.sqlite'));
     emu.resetStats();
