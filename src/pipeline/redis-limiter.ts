@@ -49,6 +49,8 @@ export async function createRedisLimiter(rate: SharedLimit): Promise<Limiter> {
     spacingMs,
     // A grant in the past is counted earlier than it arrives: keep the catch-up well inside the head-room.
     maxLagMs: Math.min(maxLagMs(spacingMs, windowMs), safetyMs(rate.intervalMs) / 5),
+    // The same again for a start used late: together at most 40% of the head-room.
+    maxLateMs: safetyMs(rate.intervalMs) / 5,
     batch: BATCH,
   });
   await window.init();
@@ -80,6 +82,7 @@ export async function createRedisLimiter(rate: SharedLimit): Promise<Limiter> {
     stop: async () => {
       stopping = true;
       stop.abort(stoppedError());
+      if (window.dropped > 0) rate.log.info({ droppedStarts: window.dropped }, 'shared limit: starts given up because this process came late for them (a busy machine)');
       client.disconnect();
     },
   });

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ClockOffset } from './clock-offset.js';
 
 /**
  * The shared schedule of every process using one Redis and limiter id, kept in Redis and timed
@@ -56,6 +57,8 @@ export interface RedisWindowOptions {
   /** Spacing between starts at the full rate; divided by the share after 429s. */
   spacingMs: number;
   maxLagMs: number;
+  /** A granted start that comes later than this is given up, not used. */
+  maxLateMs: number;
   /** Starts asked for in one call at most. */
   batch: number;
 }
@@ -73,6 +76,9 @@ export class RedisWindow {
   private share = 1;
   /** Starts waiting in acquire(): how many one call asks for. */
   private pending = 0;
+  private readonly clock = new ClockOffset();
+  /** Granted starts given up because they came too late. */
+  dropped = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -116,6 +122,13 @@ export class RedisWindow {
       if (at !== undefined) {
         const wait = at - performance.now();
         if (wait > 0) await sleep(wait, undefined, { signal });
+        // Redis counted this start at its granted time; sent much later, it would crowd the
+        // window after it. A late timer or a stalled process gives it up (it stays counted,
+        // which errs on the safe side) and takes the next.
+        if (performance.now() - at > this.o.maxLateMs) {
+          this.dropped++;
+          continue;
+        }
         return;
       }
       this.asking ??= this.ask(this.pending).finally(() => (this.asking = undefined));
@@ -142,17 +155,15 @@ export class RedisWindow {
       HORIZON_MS,
     )) as string[];
     if (epoch !== this.epoch) return; // granted across a reconnection: not trusted
-    // Redis's times map onto ours at the moment of the answer (half the round trip is a fair guess).
     const received = performance.now();
-    const redisNow = Number(out[0]);
-    const offset = (sentAt + received) / 2 - redisNow;
+    this.clock.sample(sentAt, received, Number(out[0]));
     const first = out[1]!;
     if (first.startsWith('wait:')) {
-      const until = Number(first.slice(5)) + offset - HORIZON_MS;
+      const until = this.clock.toLocal(Number(first.slice(5))) - HORIZON_MS;
       await sleep(Math.max(1, Math.min(until - received, HORIZON_MS)));
       return;
     }
-    for (let i = 1; i < out.length; i++) this.granted.push(Number(out[i]) + offset);
+    for (let i = 1; i < out.length; i++) this.granted.push(this.clock.toLocal(Number(out[i])));
   }
 
   /**

@@ -52,6 +52,32 @@ describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real red
     }
   });
 
+  it('a process frozen while holding granted starts (SIGSTOP, as a throttled container is) does not send them late: no window over the limit', async () => {
+    emu = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000 });
+    try {
+      const users = 70;
+      const input = join(dir, 'frozen.csv');
+      writeFileSync(input, syntheticUsers(users));
+      const runs = [0, 1].map((i) => startCli(exportArgs(input, join(dir, 'frozen-{shard}.csv'), ['--shard', `${i}/2`, '--redis-url', redis.url, '--limiter-id', 'frozen', '--log-level', 'info'])));
+      while (emu.stats().requests < 8) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 3; i++) {
+        runs[0]!.child.kill('SIGSTOP');
+        await new Promise((r) => setTimeout(r, 400));
+        runs[0]!.child.kill('SIGCONT');
+        await new Promise((r) => setTimeout(r, 600));
+      }
+      const results = await Promise.all(runs.map((r) => r.done));
+      for (const r of results) expect(r.code, r.stderr.slice(-800)).toBe(0);
+      const s = emu.stats();
+      expect(s.requests).toBe(users);
+      expect(s.byStatus['429'] ?? 0).toBe(0);
+      expect(maxInWindow(s.arrivals!, INTERVAL_S * 1000)).toBeLessThanOrEqual(LIMIT);
+      expect(results[0]!.stderr).toMatch(/"droppedStarts":[1-9]/);
+    } finally {
+      await emu.close();
+    }
+  });
+
   it('Redis unreachable at start: exit 2 naming it, no request, no private fallback', async () => {
     emu = await fixtureEmulator({ synthetic: true });
     try {
@@ -77,7 +103,8 @@ describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real red
       const input = join(dir, 'restart.csv');
       writeFileSync(input, syntheticUsers(users));
       const runs = [0, 1].map((i) => startCli(exportArgs(input, join(dir, 'restart-{shard}.csv'), ['--shard', `${i}/2`, '--redis-url', own.url, '--limiter-id', 'restart'])).done);
-      await new Promise((r) => setTimeout(r, 1200));
+      // Stopped once both are sending (a fixed wait is too short for a cold start on a busy machine).
+      while (emu.stats().requests < 10) await new Promise((r) => setTimeout(r, 50));
       await own.stop();
       await new Promise((r) => setTimeout(r, 500));
       const again = await startRedis(own.port);
