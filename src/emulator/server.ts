@@ -44,6 +44,11 @@ export interface EmulatorOptions {
   faults?: FaultOptions | null;
   /** Serve https with this certificate and key (PEM) instead of plain http. @default undefined */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * The first request on each connection arrives this much later, as behind a TLS or proxy
+   * handshake: it is counted (and throttled) only then. @default 0
+   */
+  handshakeMs?: number;
   /** Keep arrival times and per-id counts (memory: about 8 bytes per request plus one map entry per id). @default false */
   record?: boolean;
 }
@@ -159,7 +164,21 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     }
     serve(req, res, params, userId, deviceId);
   };
-  const server = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handle) : createServer(handle);
+  const handshakeMs = options.handshakeMs ?? 0;
+  const shaken = new WeakSet<object>();
+  const arrive: RequestListener =
+    handshakeMs > 0
+      ? (req, res) => {
+          if (shaken.has(req.socket)) return handle(req, res);
+          shaken.add(req.socket);
+          const timer = setTimeout(() => {
+            slowTimers.delete(timer);
+            handle(req, res);
+          }, handshakeMs);
+          slowTimers.add(timer);
+        }
+      : handle;
+  const server = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, arrive) : createServer(arrive);
 
   function sendStats(res: ServerResponse): void {
     const body = JSON.stringify(stats.snapshot());

@@ -1,4 +1,4 @@
-import { Pacer, WindowGuard } from './pacer.js';
+import { Pacer, type Slot, WindowGuard } from './pacer.js';
 
 export { WindowGuard } from './pacer.js';
 
@@ -57,24 +57,44 @@ export function createLimiter(rate: RateLimit, now: () => number = () => perform
   if (rate.limit <= 0) return { schedule: (fn) => fn(), throttled: () => null, share: 1, stop: async () => {} };
   const windowMs = rate.intervalMs + safetyMs(rate.intervalMs);
   const fullSpacing = windowMs / rate.limit;
-  const pacer = new Pacer(fullSpacing, new WindowGuard(rate.limit, windowMs), maxLagMs(fullSpacing, windowMs), now);
-  return pacedLimiter({ acquire: (signal) => pacer.acquire(signal), setShare: (share) => pacer.setSpacing(fullSpacing / share), stop: async () => pacer.stop(stoppedError()) }, now);
+  const guard = new WindowGuard(rate.limit, windowMs);
+  const pacer = new Pacer(fullSpacing, guard, maxLagMs(fullSpacing, windowMs), now);
+  return pacedLimiter<Slot>(
+    {
+      acquire: (signal) => pacer.acquire(signal),
+      answered: (slot) => guard.answered(slot, now()),
+      setShare: (share) => pacer.setSpacing(fullSpacing / share),
+      stop: async () => pacer.stop(stoppedError()),
+    },
+    now,
+  );
 }
 
 /** What the run's waiting requests are rejected with when the limiter stops. */
 export const stoppedError = () => new Error('rate limiter stopped');
 
 /** The two modes' common part: wait for a start, run the job; a 429 lowers the share. */
-export function pacedLimiter(
-  p: { acquire(signal?: AbortSignal): Promise<void>; setShare(share: number): void; stop(): Promise<void> },
+export function pacedLimiter<S = void>(
+  p: {
+    acquire(signal?: AbortSignal): Promise<S>;
+    /** The request started with `slot` has its answer (or failed). */
+    answered?(slot: S): void;
+    setShare(share: number): void;
+    stop(): Promise<void>;
+  },
   now: () => number = () => performance.now(),
 ): Limiter {
   const adaptive = new AdaptiveShare((share) => p.setShare(share), now);
   return {
     async schedule(fn, signal) {
       adaptive.recover();
-      await p.acquire(signal);
-      return fn();
+      const slot = await p.acquire(signal);
+      if (!p.answered) return fn();
+      try {
+        return await fn();
+      } finally {
+        p.answered(slot);
+      }
     },
     throttled: () => adaptive.halve(),
     get share() {

@@ -3,7 +3,7 @@ import { usageError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import type { Logger } from '../log.js';
 import { type Limiter, maxLagMs, pacedLimiter, type RateLimit, safetyMs, stoppedError } from './limiter.js';
-import { RedisWindow } from './redis-window.js';
+import { type Grant, RedisWindow } from './redis-window.js';
 
 export interface SharedLimit extends RateLimit {
   redisUrl: string;
@@ -76,8 +76,9 @@ export async function createRedisLimiter(rate: SharedLimit): Promise<Limiter> {
     );
   });
 
-  return pacedLimiter({
+  return pacedLimiter<Grant>({
     acquire: (signal) => window.acquire(signal ? AbortSignal.any([signal, stop.signal]) : stop.signal),
+    answered: (grant) => window.answered(grant),
     setShare: (share) => window.setShare(share),
     stop: async () => {
       stopping = true;

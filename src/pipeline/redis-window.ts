@@ -14,6 +14,8 @@ import { ClockOffset } from './clock-offset.js';
  * Batches make the shared limit reach its rate: one round trip per request cannot (measured:
  * three processes sharing 2,000 a second reached less than half of it).
  * KEYS[2], the generation token, is kept alive with the window so a Redis restart can be told.
+ * ARGV[8] and the pairs after it move granted starts later (ZADD XX): requests that can have
+ * arrived after their start (see `answered`).
  */
 const SCRIPT = `
 local t = redis.call('TIME')
@@ -24,6 +26,10 @@ local k = tonumber(ARGV[3])
 local spacing = tonumber(ARGV[4])
 local lag = tonumber(ARGV[5])
 local horizon = tonumber(ARGV[7])
+local moved = tonumber(ARGV[8])
+for j = 0, moved - 1 do
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[9 + 2 * j], ARGV[10 + 2 * j])
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local card = redis.call('ZCARD', KEYS[1])
 local s = math.max(tonumber(redis.call('GET', KEYS[3]) or '0'), now - lag)
@@ -63,6 +69,18 @@ export interface RedisWindowOptions {
   batch: number;
 }
 
+/** A granted start: when on this process's clock, and as Redis holds it. */
+export interface Grant {
+  at: number;
+  score: number;
+  member: string;
+}
+
+/** Moves sent to Redis in one call at most (the largest first). */
+const MAX_MOVES = 256;
+/** Answers all kept for a move while the quickest answer is still being learnt (a fresh process's first, handshaking ones). */
+const WARM_ANSWERS = 64;
+
 export class RedisWindow {
   private n = 0;
   private readonly tag = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -70,8 +88,13 @@ export class RedisWindow {
   private epoch = 0;
   /** No start before this (performance.now()). */
   private quarantineUntil = 0;
-  /** Granted starts not yet used, as performance.now() times, earliest first. */
-  private granted: number[] = [];
+  /** Granted starts not yet used, earliest first. */
+  private granted: Grant[] = [];
+  /** Used starts whose answer came within the last window, with how far Redis has them moved. */
+  private answers: Array<{ grant: Grant; answer: number; moved: number }> = [];
+  /** The quickest start-to-answer time seen: what every request takes at the least. */
+  private quickest = Infinity;
+  private seen = 0;
   private asking: Promise<void> | undefined;
   private share = 1;
   /** Starts waiting in acquire(): how many one call asks for. */
@@ -101,16 +124,47 @@ export class RedisWindow {
   }
 
   /** Resolves at a start time granted by the shared schedule; rejects if `signal` aborts first. */
-  async acquire(signal?: AbortSignal): Promise<void> {
+  async acquire(signal?: AbortSignal): Promise<Grant> {
     this.pending++;
     try {
-      await this.next(signal);
+      return await this.next(signal);
     } finally {
       this.pending--;
     }
   }
 
-  private async next(signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * The request started on `grant` was answered (or failed). As in the local WindowGuard, it
+   * can have arrived as late as its answer less the quickest answer's time (a new connection's
+   * handshake, a busy process): the next call to Redis moves its start there (ZADD XX), while
+   * it still counts in a window. The quickest answer is only known after a few, so the moves
+   * are worked out at each call, not here.
+   */
+  answered(grant: Grant): void {
+    const now = performance.now();
+    const took = now - grant.at;
+    if (took < this.quickest) this.quickest = took;
+    // Kept: every answer until the quickest is known, then those that took notably longer
+    // (moves smaller than that stay within the head-room, and cost Redis nothing).
+    if (this.seen++ < WARM_ANSWERS || took > this.quickest + this.o.maxLateMs / 4) this.answers.push({ grant, answer: now, moved: 0 });
+  }
+
+  /** [score, member] pairs for the script: starts to move later in Redis, the largest moves first. */
+  private moves(now: number): string[] {
+    let old = 0;
+    while (old < this.answers.length && this.answers[old]!.answer <= now - this.o.windowMs) old++;
+    if (old > 0) this.answers.splice(0, old);
+    const later = (a: { grant: Grant; answer: number }) => a.answer - this.quickest - a.grant.at;
+    const due = this.answers.filter((a) => later(a) > a.moved + 1).sort((x, y) => later(y) - later(x));
+    const out: string[] = [];
+    for (const a of due.slice(0, MAX_MOVES)) {
+      a.moved = later(a);
+      out.push((a.grant.score + a.moved).toFixed(3), a.grant.member);
+    }
+    return out;
+  }
+
+  private async next(signal: AbortSignal | undefined): Promise<Grant> {
     for (;;) {
       signal?.throwIfAborted();
       const hold = this.quarantineUntil - performance.now();
@@ -118,8 +172,9 @@ export class RedisWindow {
         await sleep(Math.min(hold, 250), undefined, { signal });
         continue;
       }
-      const at = this.granted.shift();
-      if (at !== undefined) {
+      const grant = this.granted.shift();
+      if (grant !== undefined) {
+        const at = grant.at;
         const wait = at - performance.now();
         if (wait > 0) await sleep(wait, undefined, { signal });
         // Redis counted this start at its granted time; sent much later, it would crowd the
@@ -129,7 +184,7 @@ export class RedisWindow {
           this.dropped++;
           continue;
         }
-        return;
+        return grant;
       }
       this.asking ??= this.ask(this.pending).finally(() => (this.asking = undefined));
       await this.asking;
@@ -140,6 +195,7 @@ export class RedisWindow {
     const epoch = this.epoch;
     const k = Math.max(1, Math.min(this.o.batch, waiting));
     const sentAt = performance.now();
+    const moves = this.moves(sentAt);
     const out = (await this.redis.eval(
       SCRIPT,
       3,
@@ -153,6 +209,8 @@ export class RedisWindow {
       this.o.maxLagMs,
       `${this.tag}-${this.n++}`,
       HORIZON_MS,
+      moves.length / 2,
+      ...moves,
     )) as string[];
     if (epoch !== this.epoch) return; // granted across a reconnection: not trusted
     const received = performance.now();
@@ -163,7 +221,11 @@ export class RedisWindow {
       await sleep(Math.max(1, Math.min(until - received, HORIZON_MS)));
       return;
     }
-    for (let i = 1; i < out.length; i++) this.granted.push(this.clock.toLocal(Number(out[i])));
+    const tag = `${this.tag}-${this.n - 1}`;
+    for (let i = 1; i < out.length; i++) {
+      const score = Number(out[i]);
+      this.granted.push({ at: this.clock.toLocal(score), score, member: `${tag}-${i}` });
+    }
   }
 
   /**

@@ -35,3 +35,22 @@ it(`never puts more than ${LIMIT} requests in any ${INTERVAL_S} s window at the 
   expect(summary.requestsPerSecond).toBeLessThanOrEqual(LIMIT / INTERVAL_S);
   expect(summary.requestsPerSecond).toBeGreaterThan(0);
 });
+
+it('the first request on each new connection arrives 150 ms late (a TLS or proxy handshake): still no window over the limit at the server', async () => {
+  const slow = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000, handshakeMs: 150 });
+  try {
+    const dir = tempDir();
+    const input = join(dir, 'users.csv');
+    const users = 60;
+    writeFileSync(input, syntheticUsers(users));
+    const out = join(dir, 'out.csv');
+    const r = await runCli(['export', '--input', input, '--output', out, '--api-url', slow.url, '--rec-id', 'homepage', '--rate-limit', String(LIMIT), '--rate-interval', String(INTERVAL_S), '--concurrency', '8']);
+    expect(r.code, r.stderr.slice(-600)).toBe(0);
+    const s = slow.stats();
+    expect(s.byStatus['429'] ?? 0).toBe(0);
+    expect(s.requests).toBe(users);
+    expect(maxInWindow(s.arrivals!, INTERVAL_S * 1000)).toBeLessThanOrEqual(LIMIT);
+  } finally {
+    await slow.close();
+  }
+});

@@ -78,6 +78,24 @@ describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real red
     }
   });
 
+  it('the first request on each new connection arrives 150 ms late (a TLS or proxy handshake): three processes still keep every window at the server', async () => {
+    emu = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000, handshakeMs: 150 });
+    try {
+      const users = 60;
+      const input = join(dir, 'handshake.csv');
+      writeFileSync(input, syntheticUsers(users));
+      const runs = [0, 1, 2].map((i) => startCli(exportArgs(input, join(dir, 'handshake-{shard}.csv'), ['--shard', `${i}/3`, '--redis-url', redis.url, '--limiter-id', 'handshake'])).done);
+      const results = await Promise.all(runs);
+      for (const r of results) expect(r.code, r.stderr.slice(-800)).toBe(0);
+      const s = emu.stats();
+      expect(s.byStatus['429'] ?? 0).toBe(0);
+      expect(s.requests).toBe(users);
+      expect(maxInWindow(s.arrivals!, INTERVAL_S * 1000)).toBeLessThanOrEqual(LIMIT);
+    } finally {
+      await emu.close();
+    }
+  });
+
   it('Redis unreachable at start: exit 2 naming it, no request, no private fallback', async () => {
     emu = await fixtureEmulator({ synthetic: true });
     try {

@@ -110,6 +110,28 @@ describe('WindowGuard through the Pacer (fake clock)', () => {
     expect(guard.blockedUntil(0)).toBe(400);
     expect(guard.blockedUntil(400)).toBe(0);
   });
+
+  it('counts a slow request from its answer less the quickest answer (it can have arrived that late), not from its start', () => {
+    const guard = new WindowGuard(2, 1000);
+    const first = { index: guard.record(0), at: 0 }; // a new connection: its handshake takes 150 ms
+    const second = { index: guard.record(10), at: 10 };
+    guard.answered(first, 160);
+    // The quickest answer is not known yet: the first counts from its start.
+    expect(guard.blockedUntil(1000)).toBe(0);
+    guard.answered(second, 15); // 5 ms: what a request takes on a warm connection
+    // The first can have arrived at 155: the third start waits until 1155.
+    expect(guard.blockedUntil(1000)).toBe(1155);
+    expect(guard.blockedUntil(1155)).toBe(0);
+  });
+
+  it('ignores an answer for a slot that has gone round to a newer start', () => {
+    const guard = new WindowGuard(1, 1000);
+    const old = { index: guard.record(0), at: 0 };
+    const fresh = { index: guard.record(1000), at: 1000 };
+    guard.answered(fresh, 1001);
+    guard.answered(old, 1900);
+    expect(guard.blockedUntil(2000)).toBe(0);
+  });
 });
 
 describe('Pacer: even starts on the monotonic clock (fake clock)', () => {
