@@ -21,13 +21,15 @@ const RATE = 40;
 const USERS = 100;
 const FLAGS = ['--rec-id', 'homepage', '--rate-limit', String(RATE), '--rate-interval', '1', '--no-progress', '--grace', '2'];
 
-describe.skipIf(!available)('a wall clock stepped an hour mid-run (libfaketime)', () => {
-  let emu: RunningEmulator;
+// Concurrent: each test has its own emulator; they spend their time waiting on the rate limit.
+describe.skipIf(!available)('a wall clock stepped an hour mid-run (libfaketime)', { concurrent: true }, () => {
   let dir: string;
   let input: string;
   let reference: string;
+  const emulators: RunningEmulator[] = [];
   beforeAll(async () => {
-    emu = await fixtureEmulator({ synthetic: true });
+    const emu = await fixtureEmulator({ synthetic: true });
+    emulators.push(emu);
     dir = tempDir();
     input = join(dir, 'users.csv');
     writeFileSync(input, syntheticUsers(USERS));
@@ -35,15 +37,22 @@ describe.skipIf(!available)('a wall clock stepped an hour mid-run (libfaketime)'
     expect(r.code, r.stderr).toBe(0);
     reference = readFileSync(join(dir, 'reference.csv'), 'utf8');
   });
-  afterAll(async () => emu.close());
+  afterAll(async () => {
+    await Promise.all(emulators.map((e) => e.close()));
+  });
+  const emulator = async () => {
+    const emu = await fixtureEmulator({ synthetic: true });
+    emulators.push(emu);
+    return emu;
+  };
 
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  async function untilRequests(n: number): Promise<void> {
+  async function untilRequests(emu: RunningEmulator, n: number): Promise<void> {
     for (let i = 0; i < 400 && emu.stats().requests < n; i++) await sleep(25);
   }
 
   /** The export under libfaketime; `step(offset)` sets the wall clock's offset ("-3600", "+0"). */
-  function fakedRun(out: string) {
+  function fakedRun(emu: RunningEmulator, out: string) {
     const clock = join(dir, `${Math.random().toString(36).slice(2)}.faketime`);
     writeFileSync(clock, '+0\n');
     const run = startCli(['export', '--input', input, '--output', out, '--api-url', emu.url, ...FLAGS], {
@@ -54,12 +63,12 @@ describe.skipIf(!available)('a wall clock stepped an hour mid-run (libfaketime)'
 
   for (const [name, offset] of [['back', '-3600'], ['forward', '+3600']] as const) {
     it(`stepped ${name} and set right again: the run completes at the configured rate, byte-identical`, async () => {
-      emu.resetStats();
+      const emu = await emulator();
       const out = join(dir, `${name}.csv`);
-      const { run, step } = fakedRun(out);
-      await untilRequests(20);
+      const { run, step } = fakedRun(emu, out);
+      await untilRequests(emu, 20);
       step(offset);
-      await untilRequests(50);
+      await untilRequests(emu, 50);
       step('+0');
       const r = await run.done;
       expect(r.code, r.stderr.slice(-600)).toBe(0);
@@ -71,10 +80,10 @@ describe.skipIf(!available)('a wall clock stepped an hour mid-run (libfaketime)'
   }
 
   it('SIGTERM while the clock is stepped back: exit 143 with a checkpoint, within --grace; the rerun completes identically', async () => {
-    emu.resetStats();
+    const emu = await emulator();
     const out = join(dir, 'term.csv');
-    const { run, step } = fakedRun(out);
-    await untilRequests(20);
+    const { run, step } = fakedRun(emu, out);
+    await untilRequests(emu, 20);
     step('-3600');
     await sleep(500);
     run.child.kill('SIGTERM');

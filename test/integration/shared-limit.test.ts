@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxInWindow } from '../../src/emulator/throttle.js';
+import { fnv1a32 } from '../../src/hash.js';
 import type { RunningEmulator } from '../../src/emulator/server.js';
 import { runCli, startCli, tempDir } from '../support/cli.js';
 import { fixtureEmulator, syntheticUsers } from '../support/emulator.js';
@@ -11,9 +12,9 @@ const skip = redisSkipReason();
 const LIMIT = 20;
 const INTERVAL_S = 1;
 
-describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real redis-server)', () => {
+// Concurrent: each test has its own emulator and limiter id; they spend their time waiting on rate windows.
+describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real redis-server)', { concurrent: true }, () => {
   let redis: RunningRedis;
-  let emu: RunningEmulator;
   let dir: string;
   beforeAll(async () => {
     redis = await startRedis();
@@ -23,19 +24,19 @@ describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real red
     await redis?.stop();
   });
 
-  const exportArgs = (input: string, out: string, extra: string[]) => [
+  const exportArgs = (emu: RunningEmulator, input: string, out: string, extra: string[]) => [
     'export', '--input', input, '--output', out, '--api-url', emu.url, '--rec-id', 'homepage',
     '--rate-limit', String(LIMIT), '--rate-interval', String(INTERVAL_S), '--concurrency', '8', ...extra,
   ];
 
   it('three shard processes: no 429, no window over the limit at the server, every user exactly once', async () => {
-    emu = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000 });
+    const emu = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000 });
     try {
       const users = 120;
       const input = join(dir, 'users.csv');
       writeFileSync(input, syntheticUsers(users));
       const runs = [0, 1, 2].map((i) =>
-        startCli(exportArgs(input, join(dir, 'shard-{shard}.csv'), ['--shard', `${i}/3`, '--redis-url', redis.url, '--limiter-id', 'three'])).done,
+        startCli(exportArgs(emu, input, join(dir, 'shard-{shard}.csv'), ['--shard', `${i}/3`, '--redis-url', redis.url, '--limiter-id', 'three'])).done,
       );
       const results = await Promise.all(runs);
       for (const r of results) expect(r.code, r.stderr.slice(-800)).toBe(0);
@@ -53,12 +54,12 @@ describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real red
   });
 
   it('a process frozen while holding granted starts (SIGSTOP, as a throttled container is) does not send them late: no window over the limit', async () => {
-    emu = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000 });
+    const emu = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000 });
     try {
       const users = 70;
       const input = join(dir, 'frozen.csv');
       writeFileSync(input, syntheticUsers(users));
-      const runs = [0, 1].map((i) => startCli(exportArgs(input, join(dir, 'frozen-{shard}.csv'), ['--shard', `${i}/2`, '--redis-url', redis.url, '--limiter-id', 'frozen', '--log-level', 'info'])));
+      const runs = [0, 1].map((i) => startCli(exportArgs(emu, input, join(dir, 'frozen-{shard}.csv'), ['--shard', `${i}/2`, '--redis-url', redis.url, '--limiter-id', 'frozen', '--log-level', 'info'])));
       while (emu.stats().requests < 8) await new Promise((r) => setTimeout(r, 20));
       for (let i = 0; i < 3; i++) {
         runs[0]!.child.kill('SIGSTOP');
@@ -79,12 +80,12 @@ describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real red
   });
 
   it('the first request on each new connection arrives 150 ms late (a TLS or proxy handshake): three processes still keep every window at the server', async () => {
-    emu = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000, handshakeMs: 150 });
+    const emu = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000, handshakeMs: 150 });
     try {
       const users = 60;
       const input = join(dir, 'handshake.csv');
       writeFileSync(input, syntheticUsers(users));
-      const runs = [0, 1, 2].map((i) => startCli(exportArgs(input, join(dir, 'handshake-{shard}.csv'), ['--shard', `${i}/3`, '--redis-url', redis.url, '--limiter-id', 'handshake'])).done);
+      const runs = [0, 1, 2].map((i) => startCli(exportArgs(emu, input, join(dir, 'handshake-{shard}.csv'), ['--shard', `${i}/3`, '--redis-url', redis.url, '--limiter-id', 'handshake'])).done);
       const results = await Promise.all(runs);
       for (const r of results) expect(r.code, r.stderr.slice(-800)).toBe(0);
       const s = emu.stats();
@@ -97,12 +98,12 @@ describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real red
   });
 
   it('Redis unreachable at start: exit 2 naming it, no request, no private fallback', async () => {
-    emu = await fixtureEmulator({ synthetic: true });
+    const emu = await fixtureEmulator({ synthetic: true });
     try {
       const input = join(dir, 'few.csv');
       writeFileSync(input, syntheticUsers(5));
       const port = await freePort();
-      const r = await runCli(exportArgs(input, join(dir, 'noredis.csv'), ['--redis-url', `redis://:hunter2@127.0.0.1:${port}`]));
+      const r = await runCli(exportArgs(emu, input, join(dir, 'noredis.csv'), ['--redis-url', `redis://:hunter2@127.0.0.1:${port}`]));
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(new RegExp(`--redis-url redis://\\*\\*\\*@127.0.0.1:${port}/?: cannot connect \\(ECONNREFUSED\\)`));
@@ -114,15 +115,16 @@ describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real red
   });
 
   it('Redis restarted mid-run (its window lost): the runs finish with no window over the limit', async () => {
-    emu = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000 });
+    const emu = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000 });
     const own = await startRedis();
     try {
       const users = 70;
       const input = join(dir, 'restart.csv');
       writeFileSync(input, syntheticUsers(users));
-      const runs = [0, 1].map((i) => startCli(exportArgs(input, join(dir, 'restart-{shard}.csv'), ['--shard', `${i}/2`, '--redis-url', own.url, '--limiter-id', 'restart'])).done);
+      const runs = [0, 1].map((i) => startCli(exportArgs(emu, input, join(dir, 'restart-{shard}.csv'), ['--shard', `${i}/2`, '--redis-url', own.url, '--limiter-id', 'restart'])).done);
       // Stopped once both are sending (a fixed wait is too short for a cold start on a busy machine).
-      while (emu.stats().requests < 10) await new Promise((r) => setTimeout(r, 50));
+      const sending = (shard: number) => Object.keys(emu.stats().perId ?? {}).some((id) => fnv1a32(id) % 2 === shard);
+      while (!sending(0) || !sending(1)) await new Promise((r) => setTimeout(r, 50));
       await own.stop();
       await new Promise((r) => setTimeout(r, 500));
       const again = await startRedis(own.port);
