@@ -161,6 +161,9 @@ export class RedisWindow {
       a.moved = later(a);
       out.push((a.grant.score + a.moved).toFixed(3), a.grant.member);
     }
+    // Once the quickest answer is known, an answer is done with when sent (or not worth a move):
+    // only those still to send are kept, so a fast run does not filter a window's answers per call.
+    if (this.seen >= WARM_ANSWERS) this.answers = due.slice(MAX_MOVES).sort((x, y) => x.answer - y.answer);
     return out;
   }
 
