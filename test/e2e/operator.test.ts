@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/server.js';
-import { CLI, fixture, logLines, ROOT, runCli, startCli, tempDir } from '../support/cli.js';
+import { CLI, cliEnv, fixture, logLines, ROOT, runCli, startCli, tempDir } from '../support/cli.js';
 import { fixtureEmulator, syntheticUsers } from '../support/emulator.js';
 
 /** 60 users at 30 requests a second: a run of about 2 s, progress lines every 0.5 s. */
@@ -81,7 +81,7 @@ describe('progress', () => {
     const cmd = [process.execPath, CLI, ...exportArgs(out, [...SLOW, '--rate-limit', '25'])].join(' ');
     const pty = spawn('script', ['-q', '-e', '-c', `stty cols 200 rows 40; exec ${cmd}`, '/dev/null'], {
       cwd: ROOT,
-      env: { ...process.env, AMPLITUDE_SECRET_KEY: 'demo-secret-key' },
+      env: cliEnv() as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let screen = '';

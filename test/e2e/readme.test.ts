@@ -7,7 +7,7 @@ import { buildConfig } from '../../src/config.js';
 import { usageError } from '../../src/errors.js';
 import { mergeCommand } from '../../src/merge/command.js';
 import type { RunningEmulator } from '../../src/emulator/server.js';
-import { CLI, fixture, ROOT, tempDir } from '../support/cli.js';
+import { CLI, cliEnv, fixture, ROOT, tempDir } from '../support/cli.js';
 import { fixtureEmulator } from '../support/emulator.js';
 import { parseExportArgs } from '../support/export-args.js';
 
@@ -106,7 +106,7 @@ function workdir(withUsers: boolean): string {
 }
 
 function spawnBlock(b: Block, cwd: string) {
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}`, AMP_EXPORT_API_URL: emu.url, AMPLITUDE_SECRET_KEY: KEY };
+  const env = cliEnv({ PATH: `${bin}:${process.env.PATH}`, AMP_EXPORT_API_URL: emu.url, AMPLITUDE_SECRET_KEY: KEY }) as NodeJS.ProcessEnv;
   // Its own process group, so that stopping it stops what it started.
   const child = spawn('bash', ['-c', PRELUDE + b.text], { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.end(`${KEY}\n`);
