@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { LongestFirst } from './test/sequencer.js';
 
 /**
  * Three tiers (README, "Development"):
@@ -28,6 +29,8 @@ export default defineConfig({
     // is paid once per worker, not once per file: the quick tier 27 s -> 17 s). Tests keep
     // their state in their own files; the few that touch process.env put it back.
     isolate: false,
+    // Longest files first, from vitest's cache or, on a fresh clone, test/durations.json.
+    sequence: { sequencer: LongestFirst },
     projects: [
       { extends: true, test: { name: 'quick', include: QUICK, sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'], exclude: [...QUICK, ...TIMED], sequence: { groupOrder: 0 } } },
