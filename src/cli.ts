@@ -9,7 +9,6 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ClaimRefused, releaseClaims } from './claim/claim.js';
 import { buildConfig, type ExportArgs } from './config.js';
-import { runDemo } from './demo.js';
 import { runDryRun } from './dryrun.js';
 import { emulatorCommand } from './emulator/command.js';
 import { describe, ExitCode, ExitError, usageError } from './errors.js';
@@ -120,6 +119,8 @@ function parser(argv: string[]): Argv {
     .command('export', 'Export Profile API results for the users of a CSV', exportOptions, (a) => exportHandler(a as unknown as ExportArgs))
     .command(emulatorCommand)
     .command('demo', 'Start the emulator in-process and export fixtures/users.csv to out/ (no key, no network)', {}, async () => {
+      // The demo's emulator and fixtures load only for `demo`.
+      const { runDemo } = await import('./demo.js');
       exitCode = await runDemo(process.stdout);
     })
     .command(mergeCommand)

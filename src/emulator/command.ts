@@ -7,7 +7,7 @@ import { packageFile } from '../package-files.js';
 import type { Argv, ArgumentsCamelCase, CommandModule, InferredOptionTypes, Options } from 'yargs';
 import { FAULT_KINDS, isFaultKind, type FaultKind } from './faults.js';
 import { loadProfiles } from './profiles.js';
-import { startEmulator, type EmulatorOptions } from './server.js';
+import type { EmulatorOptions } from './server.js';
 
 /** The key the emulator accepts when neither --secret-key-file nor EMULATOR_SECRET_KEY is set. */
 export const DEMO_SECRET_KEY = 'demo-secret-key';
@@ -124,6 +124,8 @@ async function readPem(file: string, flag: string): Promise<Buffer> {
  * (default: the first SIGINT or SIGTERM).
  */
 export async function runEmulator(args: EmulatorArgs, io: { stdout?: NodeJS.WritableStream; until?: Promise<unknown> } = {}): Promise<void> {
+  // Loaded here, not at the CLI's start: an export does not load the server (or node:https).
+  const { startEmulator } = await import('./server.js');
   const emulator = await startEmulator(await emulatorOptionsFrom(args));
   (io.stdout ?? process.stdout).write(`Profile API emulator listening on ${emulator.url}\n`);
   await (io.until ?? nextSignal());
