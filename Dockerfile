@@ -13,9 +13,8 @@
 # it loads on demand (`npm run bundle`; CI type-checks, the image build need not). Then, in the
 # same stage, the production dependencies alone in prod/: better-sqlite3 (--state) compiles
 # from source with node-gyp, which needs python3, make and g++; they stay in this stage, not
-# in the image. The native ones (better-sqlite3, fs-native-extensions), prom-client and yaml
-# stay outside the bundle, in node_modules; the AWS SDK and ioredis are bundled into chunks
-# loaded only for s3:// locations and --redis-url.
+# in the image. The native and lazily loaded ones (better-sqlite3, the AWS SDK, ioredis,
+# prom-client, yaml) stay outside the bundle, in node_modules.
 FROM node:22-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++
 WORKDIR /app
