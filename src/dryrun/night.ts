@@ -11,7 +11,6 @@ import { describe, ExitError } from '../errors.js';
 import type { OutputLayout } from '../output/layout.js';
 import type { OpenedInput } from '../sources/open.js';
 import { planRefresh } from '../state/refresh.js';
-import { fetchState } from '../state/s3.js';
 import { plannedUsers as usersOf } from '../wiring/night.js';
 
 /** What a planned night would do (--refresh-budget/--max-age), for the dry run's report. */
@@ -46,7 +45,7 @@ export async function dryRunNight(cfg: ExportConfig, input: Pick<OpenedInput, 's
       const loc = parseS3Url(path);
       if (typeof loc === 'string') throw new ExitError('usage', `--state ${path}: ${loc}`);
       path = join(dir, 'state.sqlite');
-      if ((await fetchState(needS3(s3), loc, path)) === null) path = '';
+      if ((await (await import('../state/s3.js')).fetchState(needS3(s3), loc, path)) === null) path = '';
     }
     try {
       db = path && existsSync(path) ? new Database(path, { readonly: true, fileMustExist: true, timeout: 0 }) : emptyState();

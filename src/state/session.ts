@@ -18,7 +18,6 @@ import { type StateLayout, stateLayout } from './layout.js';
 import { planState, type StatePlan } from './plan.js';
 import type { RemovedLayout } from './removed.js';
 import { writeRemovedFile } from './removed-file.js';
-import { fetchState, putState } from './s3.js';
 import { checkStaging, openStaging, recoverStaging, removeStaging, stagedLines, stagingPlace, type StagingPlace } from './staging.js';
 import { StateTracker } from './tracker.js';
 import { planRefresh, type RefreshPlan } from './refresh.js';
@@ -62,7 +61,8 @@ export class StateSession {
       if (typeof loc === 'string') throw usageError(`--state ${opts.path}: ${loc}`);
       const dir = await mkdtemp(join(tmpdir(), 'ape-state-'));
       path = join(dir, 'state.sqlite');
-      remote = { loc, etag: await fetchState(needS3(s3), loc, path), dir };
+      // The S3 code (and the AWS SDK) loads only for a state on S3.
+      remote = { loc, etag: await (await import('./s3.js')).fetchState(needS3(s3), loc, path), dir };
     }
     await checkRemovedWritable(opts.removedPath);
     const db = await StateDb.open(path);
@@ -144,7 +144,7 @@ export class StateSession {
       });
       this.db.close();
       killPoint('state-put');
-      if (this.remote) await putState(needS3(s3), this.remote.loc, this.db.path, this.remote.etag);
+      if (this.remote) await (await import('./s3.js')).putState(needS3(s3), this.remote.loc, this.db.path, this.remote.etag);
       await removeStaging(this.place, s3).catch((err: unknown) => log.warn({ err: String(err) }, 'could not remove the staging file'));
       log.info({ state: this.opts.path, removed: gone, removedFile: target, ms: Math.round(performance.now() - started) }, 'state updated');
       return gone;

@@ -100,4 +100,25 @@ describe('architecture: layers that point one way', () => {
     expect(exp).toContain('pipeline/run.ts');
     expect(importsOf(join(SRC, 'x.ts'), "const m = await import('./sinks/s3.js');\nexport type { A } from './contracts/job.js';")).toEqual([join(SRC, 'sinks/s3.ts'), join(SRC, 'contracts/job.ts')]);
   });
+
+  it('the AWS SDK loads only with S3 code: a run without s3:// never pays for it', () => {
+    // Static value imports only: `import type` is erased, `await import()` waits to be needed.
+    const valueImports = (text: string) => [...text.matchAll(/(?:^|\n)import\s+(?!type\b)[^;'"]*?from\s*['"]([^'"]+)['"]/g)].map((m) => m[1]!);
+    const imports = new Map(files.map((f) => [f, valueImports(readFileSync(f, 'utf8'))]));
+    // Every module that loads the SDK as soon as it is itself loaded, directly or through another.
+    const pulls = new Set(files.filter((f) => imports.get(f)!.some((s) => s.startsWith('@aws-sdk/'))));
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const [f, specs] of imports) {
+        if (pulls.has(f)) continue;
+        if (specs.some((s) => s.startsWith('.') && pulls.has(join(dirname(f), s.replace(/\.js$/, '.ts'))))) {
+          pulls.add(f);
+          grew = true;
+        }
+      }
+    }
+    const names = [...pulls].map((f) => relative(SRC, f)).sort();
+    expect(names.length, 'the S3 modules import the SDK').toBeGreaterThan(3);
+    expect(names.filter((n) => !/(^|\/)s3[-\w]*\.ts$/.test(n)), 'import these S3 paths with await import()').toEqual([]);
+  });
 });
