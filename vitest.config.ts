@@ -31,6 +31,8 @@ export default defineConfig({
     isolate: false,
     // Longest files first, from vitest's cache or, on a fresh clone, test/durations.json.
     sequence: { sequencer: LongestFirst },
+    // Every test file removes the temp directories it made (tempDir in test/support/cli.ts).
+    setupFiles: ['test/support/cleanup.ts'],
     projects: [
       { extends: true, test: { name: 'quick', include: QUICK, sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'], exclude: [...QUICK, ...TIMED], sequence: { groupOrder: 0 } } },

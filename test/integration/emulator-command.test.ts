@@ -1,10 +1,10 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import yargs from 'yargs';
 import { describe, expect, it } from 'vitest';
 import { emulatorCommand, emulatorOptionsFrom, runEmulator, type EmulatorArgs } from '../../src/emulator/command.js';
+import { tempDir } from '../support/cli.js';
 
 /** Parses argv with the command's builder and checks, without running the handler. */
 async function parse(argv: string[]): Promise<EmulatorArgs> {
@@ -28,7 +28,7 @@ describe('emulator command flags', () => {
   });
 
   it('maps every flag', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'emu-cmd-'));
+    const dir = tempDir('emu-cmd-');
     const keyFile = join(dir, 'key');
     await writeFile(keyFile, 'from-file\n');
     const args = await parse([

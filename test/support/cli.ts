@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,28 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(ROOT, 'dist/cli.js');
 export const fixture = (name: string) => join(ROOT, 'fixtures', name);
-export const tempDir = (prefix = 'ape-') => mkdtempSync(join(tmpdir(), prefix));
+
+const made: string[] = [];
+/** A new directory in the system's temp dir, removed when the test file ends (removeTempDirs). */
+export function tempDir(prefix = 'ape-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+/**
+ * Removes what tempDir made: test/support/cleanup.ts runs it after every test file, so that a run
+ * of the suite leaves nothing in /tmp (it left about 110 directories before).
+ */
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+      // A directory a test left mounted or unwritable: say so, do not fail the file for it.
+      console.warn(`could not remove ${dir}: ${(err as Error).message}`);
+    }
+  }
+}
 
 export interface CliRun {
   code: number | null;

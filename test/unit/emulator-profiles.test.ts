@@ -1,5 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ProfileQuery } from '../../src/api/types.js';
@@ -7,6 +6,7 @@ import { FaultInjector } from '../../src/emulator/faults.js';
 import { fnv1a32 } from '../../src/hash.js';
 import { ProfileIndex, loadProfiles, parseProfiles } from '../../src/emulator/profiles.js';
 import { syntheticProfile } from '../../src/emulator/synthetic.js';
+import { tempDir } from '../support/cli.js';
 
 const FIXTURES = new URL('../../fixtures/profiles.json', import.meta.url);
 const query = (over: Partial<ProfileQuery> = {}): ProfileQuery => ({
@@ -21,7 +21,7 @@ describe('loadProfiles', () => {
   });
 
   it('names the file and the problem in one line', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'emu-profiles-'));
+    const dir = tempDir('emu-profiles-');
     const file = join(dir, 'bad.json');
     await writeFile(file, '{"profiles": [{"user_id": "u-1", "recommendations": [{"rec_id": "r", "items": [1]}]}]}');
     await expect(loadProfiles(file)).rejects.toThrow(`profiles file ${file}: profiles[0].recommendations[0].items must be an array of strings`);

@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildConfig, type ExportArgs } from '../../src/config.js';
@@ -12,6 +11,7 @@ import { redactUrl, scrubUrlCredentials } from '../../src/redact.js';
 import { scrubber } from '../../src/secret.js';
 import { runSummary } from '../../src/summary.js';
 import { achievedRate } from '../../src/pipeline/counters.js';
+import { tempDir } from '../support/cli.js';
 
 const cfg = (over: Partial<ExportArgs> = {}) =>
   buildConfig({ ...exportDefaults(), input: '/data/users.csv', output: '/data/out/{date}.csv', ...over } as ExportArgs, new Date('2024-03-05T23:30:00Z'), {});
@@ -185,7 +185,7 @@ describe('--metrics-push and --metrics-job', () => {
 
 describe('writeFileAtomic', () => {
   it('creates the directory, replaces the file and leaves no temporary file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ape-atomic-'));
+    const dir = tempDir('ape-atomic-');
     const path = join(dir, 'sub', 'metrics.prom');
     await writeFileAtomic(path, 'a 1\n');
     await writeFileAtomic(path, 'a 2\n');
@@ -194,7 +194,7 @@ describe('writeFileAtomic', () => {
   });
 
   it('a failed write leaves the old file and no temporary file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ape-atomic-'));
+    const dir = tempDir('ape-atomic-');
     await expect(writeFileAtomic(dir, 'x')).rejects.toThrow(); // a directory cannot be replaced by a file
     expect(existsSync(dir)).toBe(true);
     expect(readdirSync(dir)).toEqual([]);
