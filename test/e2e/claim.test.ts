@@ -185,7 +185,14 @@ describe('one run per job: S3 leases (through the conditional-write stand-in in 
       next = await s3Run(key, short).done;
     }
     expect(next.code, next.stderr).toBe(0);
-    expect(next.stderr).toContain(`took over the lease on the checkpoint s3://out/${key}.checkpoint.json from pid ${first.child.pid} on ${hostname()}`);
+    // Named for the leases it took from the killed run: the checkpoint's, or, when a refused run
+    // in between found the checkpoint's stale but not yet the output's (each is renewed on its
+    // own), took the checkpoint's and gave it back on refusal, the output's and the errors'.
+    const from = `from pid ${first.child.pid} on ${hostname()}`;
+    const tookOver = next.stderr.split('\n').filter((l) => l.includes('took over the lease on the'));
+    expect(tookOver.length, next.stderr).toBeGreaterThan(0);
+    for (const l of tookOver) expect(l).toMatch(new RegExp(`took over the lease on the (checkpoint|output|errors file) s3://out/${key.replace('.', '\\.')}\\S* ${from}`));
+    if (early.code === 0) expect(next.stderr).toContain(`took over the lease on the checkpoint s3://out/${key}.checkpoint.json ${from}`);
     expect((await s3.get('out', key))!.equals(reference)).toBe(true);
   });
 
