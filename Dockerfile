@@ -20,13 +20,16 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: the bundler needs no native module; better-sqlite3 compiles once, in prod/ below.
-RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
+# --prefer-offline: a package the cache mount holds is taken from it without asking the registry
+# whether it changed (each tarball is checked against the lockfile's integrity hash anyway):
+# about 6 s less per npm ci with a warm cache (measured outside Docker, 235 packages).
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --prefer-offline --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run bundle
 WORKDIR /app/prod
 COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --prefer-offline --no-audit --no-fund
 
 # Runtime: production dependencies only, the compiled code and the fixtures (the emulator and
 # `demo` serve fixtures/profiles.json). The npm cache stays in the build cache, not the image.
