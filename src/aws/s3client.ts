@@ -30,7 +30,7 @@ export class S3Access {
   ) {}
 
   static async create(settings: S3Settings): Promise<S3Access> {
-    const { S3Client } = await import('@aws-sdk/client-s3');
+    const { S3Client } = await import('./s3-sdk.js');
     // Loaded only with a proxy in the environment, like the SDK only with an s3:// location.
     const agent = proxyConfigured() ? new (await import('../net/node-agent.js')).EnvProxyAgent() : undefined;
     const client = new S3Client({
@@ -59,7 +59,7 @@ export class S3Access {
    */
   async checkProxy(bucket: string): Promise<void> {
     if (!this.agent) return;
-    const { HeadBucketCommand } = await import('@aws-sdk/client-s3');
+    const { HeadBucketCommand } = await import('./s3-sdk.js');
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: bucket }));
     } catch (err) {

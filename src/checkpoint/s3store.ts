@@ -1,4 +1,4 @@
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '../aws/s3-sdk.js';
 import { describeS3Error, isNotFound, s3Name } from '../aws/errors.js';
 import type { S3Access } from '../aws/s3client.js';
 import type { S3Location } from '../aws/s3url.js';

@@ -10,7 +10,7 @@ import {
   HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
-} from '@aws-sdk/client-s3';
+} from '../aws/s3-sdk.js';
 import { describeS3Error, isNotFound } from '../aws/errors.js';
 import type { S3Access } from '../aws/s3client.js';
 import type { S3Location } from '../aws/s3url.js';

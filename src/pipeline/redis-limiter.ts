@@ -1,9 +1,13 @@
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
 import { usageError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import type { Logger } from '../log.js';
 import { type Limiter, maxLagMs, pacedLimiter, type RateLimit, safetyMs, stoppedError } from './limiter.js';
 import { type Grant, RedisWindow } from './redis-window.js';
+
+// With require(), not import(): Node's import() of a CommonJS package first scans its source
+// for export names; ioredis then costs about 205 ms of CPU to load instead of 105 ms.
+const { Redis } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
 
 export interface SharedLimit extends RateLimit {
   redisUrl: string;

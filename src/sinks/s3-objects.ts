@@ -2,7 +2,7 @@
  * The S3 calls the S3 sink makes outside its state machine: reading a checkpoint's segments
  * back, aborting uploads, deleting and sweeping leftovers, checking a finished object.
  */
-import { AbortMultipartUploadCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '../aws/s3-sdk.js';
 import { describeS3Error, isNoSuchUpload, isNotFound } from '../aws/errors.js';
 import type { S3Access } from '../aws/s3client.js';
 import { type S3Location, s3Url } from '../aws/s3url.js';

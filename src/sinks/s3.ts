@@ -1,4 +1,4 @@
-import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, PutObjectCommand, UploadPartCommand } from '../aws/s3-sdk.js';
 import PQueue from 'p-queue';
 import { describeS3Error, isNoSuchUpload } from '../aws/errors.js';
 import type { S3Access } from '../aws/s3client.js';

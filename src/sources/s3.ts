@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand } from '../aws/s3-sdk.js';
 import { Readable } from 'node:stream';
 import { describeS3Error, isNotFound, isPreconditionFailed } from '../aws/errors.js';
 import type { S3Access } from '../aws/s3client.js';

@@ -46,7 +46,7 @@ export async function writeRemovedFile(target: string, layout: RemovedLayout, us
   if (typeof loc === 'string') throw outputError(`--removed ${target}: ${loc}`);
   const access = needS3(s3);
   // The SDK loads only for an s3:// target (~0.2 s of CPU a run otherwise).
-  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+  const { PutObjectCommand } = await import('../aws/s3-sdk.js');
   try {
     await access.client.send(
       new PutObjectCommand({

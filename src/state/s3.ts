@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '../aws/s3-sdk.js';
 import { describeS3Error, isNotFound, s3Name, s3Status } from '../aws/errors.js';
 import type { S3Access } from '../aws/s3client.js';
 import type { S3Location } from '../aws/s3url.js';

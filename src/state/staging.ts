@@ -20,7 +20,7 @@ import type { Sink } from '../sinks/sink.js';
  * It lives beside the checkpoint; a run with no checkpoint stages in a temporary directory.
  */
 /** The AWS SDK, loaded only for staging on S3: a local run is spared its ~0.2 s of CPU. */
-const sdk = () => import('@aws-sdk/client-s3');
+const sdk = () => import('../aws/s3-sdk.js');
 
 export type StagingPlace = { kind: 'file'; path: string; temporary: boolean } | S3Location;
 
