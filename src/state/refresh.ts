@@ -31,8 +31,10 @@ const BATCH = 10_000;
  * Plans the night in the state's own SQLite file (a temporary table beside `users`, on disk:
  * the heap holds no per-user structure at a million users). A pure function of the input, the
  * state and the options: a rerun after a kill plans the same users. Never-fetched users go
- * first, in input order; then the least recently fetched, ties in input order. A user id twice
- * in the input is refreshed at its first line only.
+ * first, in input order; then the least recently fetched, ties in input order (a user's place in
+ * that order is its first line). A user id twice in the input is asked once, at its last line:
+ * an email tool that upserts by id keeps the last row it reads, so that is the fresh one; the
+ * earlier lines get what the state holds.
  */
 export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterable<{ user_id: string; device_id: string; line: number }>, o: RefreshOptions): Promise<RefreshPlan> {
   const db = state.db;
@@ -55,8 +57,9 @@ export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterab
     }
   }
   flush(batch);
-  db.exec(`CREATE TEMP TABLE night (key TEXT PRIMARY KEY, line INTEGER NOT NULL, refresh INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
-    INSERT INTO temp.night (key, line) SELECT key, min(line) FROM temp.read GROUP BY key ORDER BY key;
+  // line: where the user first appears (its place in the order); at: its last line (where it is asked).
+  db.exec(`CREATE TEMP TABLE night (key TEXT PRIMARY KEY, line INTEGER NOT NULL, at INTEGER NOT NULL, refresh INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+    INSERT INTO temp.night (key, line, at) SELECT key, min(line), max(line) FROM temp.read GROUP BY key ORDER BY key;
     DROP TABLE temp.read;`);
 
   const cutoff = o.freshAfter ?? Number.MAX_SAFE_INTEGER;
@@ -76,8 +79,8 @@ export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterab
   })();
   const oldestCarried = db.prepare(`SELECT min(u.fetched_at) FROM temp.night n JOIN main.users u ON u.key = n.key WHERE n.refresh = 0 ${KNOWN}`).pluck().get() as number | null;
 
-  const night = db.prepare<[string], { line: number; refresh: number; fetched_at: number | null; rows: string | null }>(
-    'SELECT n.line, n.refresh, u.fetched_at, u.rows FROM temp.night n LEFT JOIN main.users u ON u.key = n.key WHERE n.key = ?',
+  const night = db.prepare<[string], { at: number; refresh: number; fetched_at: number | null; rows: string | null }>(
+    'SELECT n.at, n.refresh, u.fetched_at, u.rows FROM temp.night n LEFT JOIN main.users u ON u.key = n.key WHERE n.key = ?',
   );
   const stored = db.prepare<[string], { fetched_at: number; rows: string }>('SELECT fetched_at, rows FROM main.users WHERE key = ?');
   const carriedOr = (r: { fetched_at: number | null; rows: string | null } | undefined): UserOutcome =>
@@ -88,7 +91,7 @@ export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterab
     oldestCarried,
     decide(row) {
       const r = night.get(identityKey(row));
-      if (r && r.refresh === 1 && r.line === row.line) return 'refresh';
+      if (r && r.refresh === 1 && r.at === row.line) return 'refresh';
       return carriedOr(r);
     },
     fallback: (row) => carriedOr(stored.get(identityKey(row))),

@@ -96,6 +96,35 @@ describe('--refresh-budget over consecutive nights', () => {
     expect(second.map((o) => o.fetched_at)).toEqual([first[0].fetched_at, first[1].fetched_at, expect.any(String), expect.any(String)]);
   });
 
+  it('a user listed twice is asked once, at its last line: the fresh row comes last, the one an upserting email tool keeps', async () => {
+    writeFileSync(path('dup1.csv'), usersCsv(0, 3));
+    const state = path('dup.sqlite');
+    expect((await night('dup1.csv', 'dup1.out.csv', ['--state', state, '--refresh-budget', '3'])).code).toBe(0);
+    const first = new Map(cells(readFileSync(path('dup1.out.csv'), 'utf8')).map((c) => [c[0], c[1]]));
+    await nextSecond();
+    emu.resetStats();
+    // Budget 2: user-9 (never fetched), then the longest waiting, ties by first line: user-1.
+    writeFileSync(path('dup2.csv'), 'user_id,device_id\nuser-1,\nuser-0,\nuser-9,\nuser-1,\nuser-9,\nuser-2,\n');
+    expect((await night('dup2.csv', 'dup2.out.csv', ['--state', state, '--refresh-budget', '2'])).code).toBe(0);
+    expect(emu.stats().perId).toEqual({ 'user-1': 1, 'user-9': 1 });
+    const rows = cells(readFileSync(path('dup2.out.csv'), 'utf8'));
+    const tonight = rows[3]![1];
+    expect(tonight > first.get('user-1')!).toBe(true);
+    expect(rows).toEqual([
+      ['user-1', first.get('user-1'), 'ok'],
+      ['user-0', first.get('user-0'), 'ok'],
+      ['user-9', '', 'not_fetched'],
+      ['user-1', tonight, 'ok'],
+      ['user-9', tonight, 'ok'],
+      ['user-2', first.get('user-2'), 'ok'],
+    ]);
+    // The state took the fresh rows (asked at the last line), not the earlier lines' old ones.
+    emu.resetStats();
+    expect((await night('dup2.csv', 'dup3.out.csv', ['--state', state, '--max-age', '1h'])).code).toBe(0);
+    expect(asked()).toEqual([]);
+    expect(cells(readFileSync(path('dup3.out.csv'), 'utf8')).filter((c) => c[0] === 'user-1' || c[0] === 'user-9').map((c) => c[1])).toEqual([tonight, tonight, tonight, tonight]);
+  });
+
   it('retries count against the budget: users still unanswered when it is spent are not_fetched (or carried), never dropped', async () => {
     writeFileSync(path('flaky.csv'), usersCsv(0, 10));
     const faulty = await fixtureEmulator({ synthetic: true, faults: { rate: 0.5, kinds: ['503'], seed: 7, slowMs: 0, retryAfterSeconds: 0 } });
