@@ -57,6 +57,7 @@ export async function dryRunNight(cfg: ExportConfig, input: Pick<OpenedInput, 's
       planned: st.budget === null ? null : plannedUsers(st.budget),
       freshAfter: st.maxAgeMs === null ? null : now - st.maxAgeMs,
       reset: st.reset,
+      countOnly: true,
     });
     const s = plan.split;
     const perNight = st.budget === null ? null : plannedUsers(st.budget);

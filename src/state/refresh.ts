@@ -1,5 +1,6 @@
 import type { UserOutcome } from '../pipeline/outcome.js';
 import { type RefreshCounts, type RefreshSplit, splitRefresh } from '../budget.js';
+import type { Statement } from 'better-sqlite3';
 import type { StateDb } from './db.js';
 import { identityKey } from './delta.js';
 
@@ -22,26 +23,41 @@ export interface RefreshOptions {
   freshAfter: number | null;
   /** --reset-state: the state counts as empty; nobody is carried from it. */
   reset: boolean;
+  /** A dry run only counts: the run's sequence (the carried rows in input order) is not built. */
+  countOnly?: boolean;
 }
 
 /** Rows inserted per transaction while the input is read. */
 const BATCH = 10_000;
+/** Rows of tonight's sequence read per query while the run walks the input. */
+const SEQ_BATCH = 1000;
+
+type Row = { user_id: string; device_id: string; line: number };
+/** One row of temp.seq: a user at its first line; `ask` 1 when it is asked there. */
+type SeqRow = [line: number, ask: number, fetchedAt: number | null, rows: string | null];
 
 /**
- * Plans the night in the state's own SQLite file (a temporary table beside `users`, on disk:
+ * Plans the night in the state's own SQLite file (temporary tables beside `users`, on disk:
  * the heap holds no per-user structure at a million users). A pure function of the input, the
  * state and the options: a rerun after a kill plans the same users. Never-fetched users go
  * first, in input order; then the least recently fetched, ties in input order (a user's place in
  * that order is its first line). A user id twice in the input is asked once, at its last line:
  * an email tool that upserts by id keeps the last row it reads, so that is the fresh one; the
  * earlier lines get what the state holds.
+ *
+ * Every step runs in SQLite over whole tables, never a look-up per user in input order (a
+ * million random reads in a state larger than SQLite's cache took 22 µs each): the input's
+ * keys are sorted once and joined with the state in key order, and what the run needs per
+ * user, its carried rows included, is sorted once into `temp.seq` in input order, which
+ * `decide` then reads in step with the run, a batch at a time.
  */
-export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterable<{ user_id: string; device_id: string; line: number }>, o: RefreshOptions): Promise<RefreshPlan> {
+export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterable<Row>, o: RefreshOptions): Promise<RefreshPlan> {
   const db = state.db;
   // Keys are appended as read, then sorted once into the keyed table: inserting a million keys
   // in input (random) order into a B-tree cost ~8 s more than this (bench/refresh.ts).
   db.pragma(`temp.cache_size = -${16 * 1024}`);
-  db.exec('DROP TABLE IF EXISTS temp.read; DROP TABLE IF EXISTS temp.night; CREATE TEMP TABLE read (key TEXT NOT NULL, line INTEGER NOT NULL)');
+  db.exec(`DROP TABLE IF EXISTS temp.read; DROP TABLE IF EXISTS temp.night; DROP TABLE IF EXISTS temp.seq;
+    CREATE TEMP TABLE read (key TEXT NOT NULL, line INTEGER NOT NULL)`);
   const add = db.prepare('INSERT INTO temp.read (key, line) VALUES (?, ?)');
   let batch: Array<[string, number]> = [];
   const flush = db.transaction((rows: Array<[string, number]>) => {
@@ -57,44 +73,85 @@ export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterab
     }
   }
   flush(batch);
-  // line: where the user first appears (its place in the order); at: its last line (where it is asked).
-  db.exec(`CREATE TEMP TABLE night (key TEXT PRIMARY KEY, line INTEGER NOT NULL, at INTEGER NOT NULL, refresh INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
-    INSERT INTO temp.night (key, line, at) SELECT key, min(line), max(line) FROM temp.read GROUP BY key ORDER BY key;
+  // Per user: line, where it first appears (its place in the order); at, its last line (where
+  // it is asked); fetched_at, null when the state never fetched it (or counts as empty).
+  const fetchedAt = o.reset ? 'NULL' : '(SELECT u.fetched_at FROM main.users u WHERE u.key = g.key)';
+  db.exec(`CREATE TEMP TABLE night (key TEXT PRIMARY KEY, line INTEGER NOT NULL, at INTEGER NOT NULL, fetched_at INTEGER, refresh INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+    INSERT INTO temp.night (key, line, at, fetched_at)
+      SELECT g.key, g.line, g.at, ${fetchedAt} FROM (SELECT key, min(line) AS line, max(line) AS at FROM temp.read GROUP BY key) g ORDER BY g.key;
     DROP TABLE temp.read;`);
 
   const cutoff = o.freshAfter ?? Number.MAX_SAFE_INTEGER;
-  const one = (sql: string, ...p: unknown[]) => db.prepare(sql).pluck().get(...p) as number;
-  // --reset-state: every user is never-fetched, and the state's rows are not carried.
-  const NEVER = o.reset ? '1' : 'NOT EXISTS (SELECT 1 FROM main.users u WHERE u.key = n.key)';
-  const KNOWN = o.reset ? 'AND 0' : '';
-  const counts: RefreshCounts = {
-    users: one('SELECT count(*) FROM temp.night'),
-    never: one(`SELECT count(*) FROM temp.night n WHERE ${NEVER}`),
-    stale: one(`SELECT count(*) FROM temp.night n JOIN main.users u ON u.key = n.key WHERE u.fetched_at <= ? ${KNOWN}`, cutoff),
-  };
+  const [users_, never, stale] = db.prepare('SELECT count(*), coalesce(sum(fetched_at IS NULL), 0), coalesce(sum(fetched_at <= ?), 0) FROM temp.night').raw().get(cutoff) as [number, number, number];
+  const counts: RefreshCounts = { users: users_, never, stale };
   const split = splitRefresh(counts, o.planned);
   db.transaction(() => {
-    db.prepare(`UPDATE temp.night SET refresh = 1 WHERE key IN (SELECT n.key FROM temp.night n WHERE ${NEVER} ORDER BY n.line LIMIT ?)`).run(split.never);
-    db.prepare(`UPDATE temp.night SET refresh = 1 WHERE key IN (SELECT n.key FROM temp.night n JOIN main.users u ON u.key = n.key WHERE u.fetched_at <= ? ${KNOWN} ORDER BY u.fetched_at, n.line LIMIT ?)`).run(cutoff, split.stale);
+    db.prepare('UPDATE temp.night SET refresh = 1 WHERE key IN (SELECT key FROM temp.night WHERE fetched_at IS NULL ORDER BY line LIMIT ?)').run(split.never);
+    db.prepare('UPDATE temp.night SET refresh = 1 WHERE key IN (SELECT key FROM temp.night WHERE fetched_at <= ? ORDER BY fetched_at, line LIMIT ?)').run(cutoff, split.stale);
   })();
-  const oldestCarried = db.prepare(`SELECT min(u.fetched_at) FROM temp.night n JOIN main.users u ON u.key = n.key WHERE n.refresh = 0 ${KNOWN}`).pluck().get() as number | null;
+  const oldestCarried = db.prepare('SELECT min(fetched_at) FROM temp.night WHERE refresh = 0').pluck().get() as number | null;
+  // Input order: the state's rows are read in key order (the state's own order) and sorted
+  // once by line, instead of a random read per user.
+  // --reset-state carries nothing: no row is read from the state.
+  const carried = o.reset ? 'NULL, NULL FROM temp.night n' : 'u.fetched_at, u.rows FROM temp.night n LEFT JOIN main.users u ON u.key = n.key AND NOT (n.refresh AND n.at = n.line)';
+  db.exec(`CREATE TEMP TABLE seq (line INTEGER PRIMARY KEY, ask INTEGER NOT NULL, fetched_at INTEGER, rows TEXT);
+    ${o.countOnly ? '' : `INSERT INTO temp.seq (line, ask, fetched_at, rows) SELECT n.line, n.refresh AND n.at = n.line, ${carried} ORDER BY n.line;`}`);
 
   const night = db.prepare<[string], { at: number; refresh: number; fetched_at: number | null; rows: string | null }>(
     'SELECT n.at, n.refresh, u.fetched_at, u.rows FROM temp.night n LEFT JOIN main.users u ON u.key = n.key WHERE n.key = ?',
   );
   const stored = db.prepare<[string], { fetched_at: number; rows: string }>('SELECT fetched_at, rows FROM main.users WHERE key = ?');
-  const carriedOr = (r: { fetched_at: number | null; rows: string | null } | undefined): UserOutcome =>
-    !o.reset && r && r.rows !== null && r.fetched_at !== null ? { status: 'carried', rows: r.rows, fetchedAt: r.fetched_at } : { status: 'not_fetched' };
+  const carriedOr = (fetched: number | null | undefined, rows: string | null | undefined): UserOutcome =>
+    !o.reset && rows != null && fetched != null ? { status: 'carried', rows, fetchedAt: fetched } : { status: 'not_fetched' };
+  /** Any line, in any order: two look-ups (a later line of a user listed twice, a test). */
+  const lookUp = (row: Row): 'refresh' | UserOutcome => {
+    const r = night.get(identityKey(row));
+    if (r && r.refresh === 1 && r.at === row.line) return 'refresh';
+    return carriedOr(r?.fetched_at, r?.rows);
+  };
+  const seq = inStep(db.prepare<[number, number], SeqRow>('SELECT line, ask, fetched_at, rows FROM temp.seq WHERE line > ? ORDER BY line LIMIT ?').raw());
   return {
     counts,
     split,
     oldestCarried,
     decide(row) {
-      const r = night.get(identityKey(row));
-      if (r && r.refresh === 1 && r.at === row.line) return 'refresh';
-      return carriedOr(r);
+      const s = seq(row.line);
+      if (!s) return lookUp(row);
+      return s[1] === 1 ? 'refresh' : carriedOr(s[2], s[3]);
     },
-    fallback: (row) => carriedOr(stored.get(identityKey(row))),
+    fallback: (row) => {
+      const r = stored.get(identityKey(row));
+      return carriedOr(r?.fetched_at, r?.rows);
+    },
+  };
+}
+
+/**
+ * Reads temp.seq in step with lines asked in increasing order: the row at `line`, or undefined
+ * when it holds none there (a later line of a user listed twice) or `line` went backwards.
+ */
+function inStep(page: Statement<[number, number], SeqRow>): (line: number) => SeqRow | undefined {
+  let rows: SeqRow[] = [];
+  let i = 0;
+  let after = 0;
+  let ended = false;
+  return (line) => {
+    if (line <= after) return undefined;
+    for (;;) {
+      while (i < rows.length && rows[i]![0] < line) i++;
+      if (i < rows.length) {
+        const r = rows[i]!;
+        if (r[0] !== line) return undefined;
+        i++;
+        after = line;
+        return r;
+      }
+      if (ended) return undefined;
+      // Past this batch: the next one starts just before `line`.
+      rows = page.all(line - 1, SEQ_BATCH);
+      i = 0;
+      ended = rows.length < SEQ_BATCH;
+    }
   };
 }
 

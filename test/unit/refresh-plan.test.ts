@@ -139,4 +139,32 @@ describe('planRefresh (a real SQLite state)', () => {
       st.close();
     }
   });
+
+  it('walked in input order (the run reads its plan a batch at a time), it answers as asked line by line in any order', async () => {
+    // 2,500 users over several batches of the plan's reads: fetched at 1..7, every fifth never,
+    // some listed two or three times, a budget that reaches part of them.
+    const known: Array<[string, number]> = [];
+    for (let i = 0; i < 2500; i++) if (i % 5 !== 0) known.push([`k${i}`, 1 + (i % 7)]);
+    const st = await stateWith('walk', known);
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 2500; i++) ids.push(`k${(i * 7919) % 2500}`);
+      for (let i = 0; i < 40; i++) ids.splice(60 * i + 30, 0, ids[25 * i]!);
+      const plan = await planRefresh(st, input(ids), { planned: 900, freshAfter: null, reset: false });
+      const inOrder = ids.map((id, i) => plan.decide(row(id, i + 2)));
+      // Backwards, every answer comes from look-ups of its own line.
+      const oneByOne = new Array<unknown>(ids.length);
+      for (let i = ids.length - 1; i >= 0; i--) oneByOne[i] = plan.decide(row(ids[i]!, i + 2));
+      expect(inOrder).toEqual(oneByOne);
+      // Each user asked once at most, 900 of them.
+      const asked = ids.filter((_, i) => inOrder[i] === 'refresh');
+      expect([asked.length, new Set(asked).size]).toEqual([900, 900]);
+      // Not fetched: only an earlier line of a never-fetched user listed more than once (asked at its last).
+      const notFetched = ids.flatMap((id, i) => (typeof inOrder[i] === 'object' && (inOrder[i] as { status: string }).status === 'not_fetched' ? [[id, i] as const] : []));
+      expect(notFetched.length).toBeGreaterThan(0);
+      for (const [id, i] of notFetched) expect(Number(id.slice(1)) % 5 === 0 && ids.lastIndexOf(id) > i).toBe(true);
+    } finally {
+      st.close();
+    }
+  });
 });
