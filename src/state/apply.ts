@@ -20,8 +20,11 @@ export interface ApplyRun {
   leaving: (users: Iterable<Leaving>) => Promise<void>;
 }
 
-/** Statements per batch between yields to the event loop (the staging file is read as a stream). */
+/** Staged lines per batch between yields to the event loop (the staging file is read as a stream). */
 const BATCH = 5000;
+
+/** A staged line with new rows; the others only touch (a fetch time) or keep the user. */
+const HAS_ROWS = 'r IS NOT NULL AND h IS NOT NULL';
 
 /**
  * Moves the state on to a completed run's results in one SQLite transaction: a kill at any
@@ -29,24 +32,38 @@ const BATCH = 5000;
  * between. Staged users are upserted (new or changed rows), touched (unchanged: fetch time) or
  * kept (failed); users not staged leave the state, after `leaving` has written them out.
  * Returns how many left.
+ *
+ * The staged lines are appended to a temporary table in the order they come, then applied in
+ * key order, the state's own: a user staged twice (listed twice in the input) ends as its last
+ * line left it, as if the lines were applied one by one. A row at a time in input order, this
+ * was a random write per user in a state larger than SQLite's cache (about 8 s for 1,000,000
+ * users, most of them only kept).
  */
 export async function applyRun(state: StateDb, a: ApplyRun): Promise<number> {
   const db = state.db;
-  const upsert = db.prepare('INSERT INTO users (key, hash, fetched_at, rows) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, fetched_at = excluded.fetched_at, rows = excluded.rows');
-  const touch = db.prepare('UPDATE users SET fetched_at = ? WHERE key = ?');
   db.exec('BEGIN IMMEDIATE');
   try {
-    db.exec('DROP TABLE IF EXISTS temp.seen; CREATE TEMP TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID');
-    const seen = db.prepare('INSERT OR IGNORE INTO temp.seen (key) VALUES (?)');
-    if (a.reset) db.exec('DELETE FROM users');
+    db.exec(`DROP TABLE IF EXISTS temp.staged; DROP TABLE IF EXISTS temp.seen;
+      CREATE TEMP TABLE staged (k TEXT NOT NULL, h BLOB, t INTEGER, r TEXT)`);
+    const add = db.prepare('INSERT INTO temp.staged (k, h, t, r) VALUES (?, ?, ?, ?)');
     let n = 0;
     for await (const line of a.staged) {
       const s = parseStaged(line);
-      seen.run(s.k);
-      if (s.r !== undefined && s.h !== undefined) upsert.run(s.k, Buffer.from(s.h, 'base64'), s.t ?? 0, s.r);
-      else if (s.t !== undefined) touch.run(s.t, s.k);
+      add.run(s.k, s.h === undefined ? null : Buffer.from(s.h, 'base64'), s.t ?? null, s.r ?? null);
       if (++n % BATCH === 0) await new Promise((r) => setImmediate(r));
     }
+    if (a.reset) db.exec('DELETE FROM users');
+    // New or changed rows: per user, the last staged line with rows.
+    db.exec(`INSERT INTO main.users (key, hash, fetched_at, rows)
+      SELECT k, h, t, r FROM (SELECT k, h, coalesce(t, 0) AS t, r, row_number() OVER (PARTITION BY k ORDER BY rowid DESC) AS last FROM temp.staged WHERE ${HAS_ROWS}) WHERE last = 1 ORDER BY k
+      ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, fetched_at = excluded.fetched_at, rows = excluded.rows`);
+    // Unchanged: the fetch time of the user's last line with one, unless that line brought rows.
+    db.exec(`UPDATE main.users SET fetched_at = x.t
+      FROM (SELECT k, t FROM (SELECT k, t, ${HAS_ROWS} AS brought, row_number() OVER (PARTITION BY k ORDER BY rowid DESC) AS last FROM temp.staged WHERE t IS NOT NULL) WHERE last = 1 AND NOT brought) AS x
+      WHERE main.users.key = x.k`);
+    db.exec(`CREATE TEMP TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID;
+      INSERT OR IGNORE INTO temp.seen (key) SELECT k FROM temp.staged ORDER BY k;
+      DROP TABLE temp.staged;`);
     const gone = db.prepare<[], Leaving>('SELECT key, rows FROM users WHERE key NOT IN (SELECT key FROM temp.seen) ORDER BY key');
     const leaving = gone.iterate();
     try {

@@ -9,6 +9,10 @@ import { prometheusText } from '../../src/report/metrics.js';
 import { contentHash, delivery, identityKey, parseStaged, stagedLine } from '../../src/state/delta.js';
 import { layoutDifferences, stateLayout } from '../../src/state/layout.js';
 import { planState } from '../../src/state/plan.js';
+import { applyRun, type Leaving } from '../../src/state/apply.js';
+import { StateDb } from '../../src/state/db.js';
+import { tempDir } from '../support/cli.js';
+import { join } from 'node:path';
 import { removedRow } from '../../src/state/removed.js';
 import { runSummary } from '../../src/summary.js';
 
@@ -128,5 +132,70 @@ describe('a checkpoint of a run with --state', () => {
     const from = { state: { run: 'r', base: null, delta: true, reset: false, stagingBytes: 0 } } as Checkpoint;
     expect(() => checkResumeWithoutState({ kind: 'resume', from })).toThrow(/started with --state --delta/);
     expect(() => checkResumeWithoutState({ kind: 'complete', from })).not.toThrow();
+  });
+});
+
+describe('applyRun (a real SQLite state)', () => {
+  const layout = stateLayout(cfg());
+  async function withState(users: Array<[string, number, string]>) {
+    const st = await StateDb.open(join(tempDir('ape-apply-'), 'state.sqlite'));
+    const put = st.db.prepare('INSERT INTO users (key, hash, fetched_at, rows) VALUES (?, ?, ?, ?)');
+    for (const [k, at, rows] of users) put.run(k, contentHash(rows), at, rows);
+    return st;
+  }
+  async function* lines(...staged: Array<Parameters<typeof stagedLine>[0]>) {
+    for (const s of staged) yield stagedLine(s).trimEnd();
+  }
+  const h = (rows: string) => contentHash(rows).toString('base64');
+  const users = (st: StateDb) => st.db.prepare('SELECT key, fetched_at AS at, rows FROM users ORDER BY key').all();
+
+  it('ends each user as its staged lines, applied in order, leave it; the users not staged leave', async () => {
+    const st = await withState([['u:a', 1, 'a0'], ['u:b', 1, 'b0'], ['u:c', 1, 'c0'], ['u:d', 1, 'd0']]);
+    try {
+      const left: Leaving[] = [];
+      const removed = await applyRun(st, {
+        run: 'r1',
+        layout,
+        reset: false,
+        staged: lines(
+          { k: 'u:a', h: h('a1'), t: 10, r: 'a1' },
+          { k: 'u:e', h: h('e1'), t: 10, r: 'e1' },
+          { k: 'u:b', t: 10 },
+          { k: 'u:c' },
+          { k: 'u:f', t: 10 },
+          // Listed twice: a touch after new rows, new rows after a touch, new rows twice.
+          { k: 'u:a', t: 20 },
+          { k: 'u:b', h: h('b1'), t: 30, r: 'b1' },
+          { k: 'u:e', h: h('e2'), t: 40, r: 'e2' },
+        ),
+        leaving: async (gone) => {
+          for (const u of gone) left.push(u);
+        },
+      });
+      expect(removed).toBe(1);
+      expect(left).toEqual([{ key: 'u:d', rows: 'd0' }]);
+      expect(users(st)).toEqual([
+        { key: 'u:a', at: 20, rows: 'a1' },
+        { key: 'u:b', at: 30, rows: 'b1' },
+        { key: 'u:c', at: 1, rows: 'c0' },
+        { key: 'u:e', at: 40, rows: 'e2' },
+      ]);
+      expect(st.db.prepare('SELECT hash FROM users WHERE key = ?').pluck().get('u:e')).toEqual(contentHash('e2'));
+      expect(st.db.prepare("SELECT v FROM meta WHERE k = 'last_run'").pluck().get()).toBe('r1');
+    } finally {
+      st.close();
+    }
+  });
+
+  it('--reset-state: the old users go unreported, a kept one with them', async () => {
+    const st = await withState([['u:a', 1, 'a0'], ['u:c', 1, 'c0']]);
+    try {
+      const left: Leaving[] = [];
+      const removed = await applyRun(st, { run: 'r2', layout, reset: true, staged: lines({ k: 'u:a', h: h('a1'), t: 10, r: 'a1' }, { k: 'u:c' }), leaving: async (gone) => void left.push(...gone) });
+      expect([removed, left]).toEqual([0, []]);
+      expect(users(st)).toEqual([{ key: 'u:a', at: 10, rows: 'a1' }]);
+    } finally {
+      st.close();
+    }
   });
 });
