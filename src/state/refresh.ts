@@ -14,6 +14,12 @@ export interface RefreshPlan {
   decide(row: { user_id: string; device_id: string; line: number }): 'refresh' | UserOutcome;
   /** A user the budget ran out on: carried, or not fetched when the state never had it. */
   fallback(row: { user_id: string; device_id: string }): UserOutcome;
+  /**
+   * The state's content hash of a user `decide` sent to be asked, read with the plan (null: the
+   * state has none); undefined for any other key. Taken in the order the users were decided:
+   * users decided before this one (written since, or failed) are forgotten.
+   */
+  takeHash(key: string): Buffer | null | undefined;
 }
 
 export interface RefreshOptions {
@@ -34,7 +40,7 @@ const SEQ_BATCH = 1000;
 
 type Row = { user_id: string; device_id: string; line: number };
 /** One row of temp.seq: a user at its first line; `ask` 1 when it is asked there. */
-type SeqRow = [line: number, ask: number, fetchedAt: number | null, rows: string | null];
+type SeqRow = [line: number, ask: number, fetchedAt: number | null, rows: string | null, hash: Buffer | null];
 
 /**
  * Plans the night in the state's own SQLite file (temporary tables beside `users`, on disk:
@@ -93,9 +99,13 @@ export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterab
   // Input order: the state's rows are read in key order (the state's own order) and sorted
   // once by line, instead of a random read per user.
   // --reset-state carries nothing: no row is read from the state.
-  const carried = o.reset ? 'NULL, NULL FROM temp.night n' : 'u.fetched_at, u.rows FROM temp.night n LEFT JOIN main.users u ON u.key = n.key AND NOT (n.refresh AND n.at = n.line)';
-  db.exec(`CREATE TEMP TABLE seq (line INTEGER PRIMARY KEY, ask INTEGER NOT NULL, fetched_at INTEGER, rows TEXT);
-    ${o.countOnly ? '' : `INSERT INTO temp.seq (line, ask, fetched_at, rows) SELECT n.line, n.refresh AND n.at = n.line, ${carried} ORDER BY n.line;`}`);
+  // A user asked there gets its content hash instead (the run compares tonight's rows with it).
+  const ASK = 'n.refresh AND n.at = n.line';
+  const fromState = o.reset
+    ? 'NULL, NULL, NULL FROM temp.night n'
+    : `iif(${ASK}, NULL, u.fetched_at), iif(${ASK}, NULL, u.rows), iif(${ASK}, u.hash, NULL) FROM temp.night n LEFT JOIN main.users u ON u.key = n.key`;
+  db.exec(`CREATE TEMP TABLE seq (line INTEGER PRIMARY KEY, ask INTEGER NOT NULL, fetched_at INTEGER, rows TEXT, hash BLOB);
+    ${o.countOnly ? '' : `INSERT INTO temp.seq (line, ask, fetched_at, rows, hash) SELECT n.line, ${ASK}, ${fromState} ORDER BY n.line;`}`);
 
   const night = db.prepare<[string], { at: number; refresh: number; fetched_at: number | null; rows: string | null }>(
     'SELECT n.at, n.refresh, u.fetched_at, u.rows FROM temp.night n LEFT JOIN main.users u ON u.key = n.key WHERE n.key = ?',
@@ -109,7 +119,9 @@ export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterab
     if (r && r.refresh === 1 && r.at === row.line) return 'refresh';
     return carriedOr(r?.fetched_at, r?.rows);
   };
-  const seq = inStep(db.prepare<[number, number], SeqRow>('SELECT line, ask, fetched_at, rows FROM temp.seq WHERE line > ? ORDER BY line LIMIT ?').raw());
+  const seq = inStep(db.prepare<[number, number], SeqRow>('SELECT line, ask, fetched_at, rows, hash FROM temp.seq WHERE line > ? ORDER BY line LIMIT ?').raw());
+  // The hashes of users sent to be asked and not yet written: at most those in flight.
+  const hashes = new Map<string, Buffer | null>();
   return {
     counts,
     split,
@@ -117,7 +129,18 @@ export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterab
     decide(row) {
       const s = seq(row.line);
       if (!s) return lookUp(row);
-      return s[1] === 1 ? 'refresh' : carriedOr(s[2], s[3]);
+      if (s[1] !== 1) return carriedOr(s[2], s[3]);
+      hashes.set(identityKey(row), s[4]);
+      return 'refresh';
+    },
+    takeHash(key) {
+      const h = hashes.get(key);
+      if (h === undefined) return undefined;
+      for (const k of hashes.keys()) {
+        hashes.delete(k);
+        if (k === key) break;
+      }
+      return h;
     },
     fallback: (row) => {
       const r = stored.get(identityKey(row));

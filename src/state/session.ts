@@ -41,6 +41,7 @@ async function checkRemovedWritable(target: string | null): Promise<void> {
  */
 export class StateSession {
   private staging: Sink | undefined;
+  private night: RefreshPlan | undefined;
 
   private constructor(
     readonly opts: StateOptions,
@@ -81,7 +82,13 @@ export class StateSession {
   /** The tracker the writer calls for each user, over the staging file (resumed from `from`). */
   async tracker(s3: S3Access | undefined, partSize: number, from: CheckpointState | undefined): Promise<StateTracker> {
     this.staging = await openStaging(this.place, s3, partSize, from);
-    const lookup = this.opts.reset ? () => undefined : (k: string) => this.db.hashOf(k);
+    // A planned night read the hashes of the users it asks with its plan, in key order.
+    const lookup = this.opts.reset
+      ? () => undefined
+      : (k: string) => {
+          const h = this.night?.takeHash(k);
+          return h === undefined ? this.db.hashOf(k) : (h ?? undefined);
+        };
     if (this.plan.kind !== 'run') throw new Error('no state run in progress');
     return new StateTracker(lookup, this.staging, this.opts.delta, this.plan.at);
   }
@@ -98,11 +105,12 @@ export class StateSession {
   async planNight(users: AsyncIterable<{ user_id: string; device_id: string; line: number }>): Promise<RefreshPlan> {
     const p = this.plan;
     if (p.kind !== 'run') throw new Error('no state run in progress');
-    return planRefresh(this.db, users, {
+    this.night = await planRefresh(this.db, users, {
       planned: this.opts.budget === null ? null : plannedUsers(this.opts.budget),
       freshAfter: this.opts.maxAgeMs === null ? null : p.at - this.opts.maxAgeMs,
       reset: this.opts.reset,
     });
+    return this.night;
   }
 
   get stagingSink(): Sink | undefined {

@@ -152,6 +152,16 @@ describe('planRefresh (a real SQLite state)', () => {
       for (let i = 0; i < 40; i++) ids.splice(60 * i + 30, 0, ids[25 * i]!);
       const plan = await planRefresh(st, input(ids), { planned: 900, freshAfter: null, reset: false });
       const inOrder = ids.map((id, i) => plan.decide(row(id, i + 2)));
+      // The state's hash of each user asked, read with the plan: null for a never-fetched one.
+      // (Users listed once: the later line of one listed twice is looked up on its own.)
+      const askedKeys = ids.filter((id, i) => inOrder[i] === 'refresh' && ids.indexOf(id) === ids.lastIndexOf(id)).map((id) => `u:${id}`);
+      const never = askedKeys.find((k) => Number(k.slice(3)) % 5 === 0)!;
+      const knownKey = askedKeys.findLast((k) => Number(k.slice(3)) % 5 !== 0)!;
+      expect(plan.takeHash(never)).toBeNull();
+      expect(plan.takeHash(knownKey)).toEqual(Buffer.alloc(16));
+      // Taken in order: the users before the one taken were written (or failed) since.
+      expect(askedKeys.slice(0, askedKeys.indexOf(knownKey) + 1).map((k) => plan.takeHash(k))).toEqual(askedKeys.slice(0, askedKeys.indexOf(knownKey) + 1).map(() => undefined));
+      expect(plan.takeHash('u:nobody')).toBeUndefined();
       // Backwards, every answer comes from look-ups of its own line.
       const oneByOne = new Array<unknown>(ids.length);
       for (let i = ids.length - 1; i >= 0; i--) oneByOne[i] = plan.decide(row(ids[i]!, i + 2));
