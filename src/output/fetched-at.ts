@@ -18,6 +18,21 @@ export function isoSecond(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19)}Z`;
 }
 
+/**
+ * isoSecond, remembered: a night's rows hold a few fetch times (one per night a user was last
+ * fetched), each stamped on up to a million carried rows.
+ */
+const stamps = new Map<number, string>();
+function stampOf(ms: number): string {
+  let s = stamps.get(ms);
+  if (s === undefined) {
+    if (stamps.size >= 4096) stamps.clear();
+    s = isoSecond(ms);
+    stamps.set(ms, s);
+  }
+  return s;
+}
+
 /** Rendered rows of `format` as the state stores them: stamped on the way out, counted when carried. */
 export function storedRows(format: 'csv' | 'jsonl') {
   return {
@@ -29,12 +44,16 @@ export function storedRows(format: 'csv' | 'jsonl') {
 /** Rows in a user's rendered text: one per line, unless a quoted CSV cell holds a line feed. */
 export function rowCount(text: string, format: 'csv' | 'jsonl'): number {
   if (text === '') return 0;
-  if (format === 'jsonl' || !text.includes('"')) return text.split('\n').length - 1;
+  if (format === 'jsonl' || !text.includes('"')) {
+    let n = 0;
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+    return n;
+  }
   return (parse(text, { relax_column_count: true }) as unknown[]).length;
 }
 
 /** `text` with its marks replaced by `at` (epoch ms), or left empty (CSV) / null (JSONL) when there is no time. */
 export function stampRows(text: string, format: 'csv' | 'jsonl', at: number | null): string {
-  if (format === 'jsonl') return text.replaceAll(JSON_MARK, at === null ? 'null' : JSON.stringify(isoSecond(at)));
-  return text.replaceAll(FETCHED_AT_MARK, at === null ? '' : isoSecond(at));
+  if (format === 'jsonl') return text.replaceAll(JSON_MARK, at === null ? 'null' : `"${stampOf(at)}"`);
+  return text.replaceAll(FETCHED_AT_MARK, at === null ? '' : stampOf(at));
 }
