@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { bulkInsert } from './bulk.js';
 import type { StateDb } from './db.js';
 import { parseStaged } from './delta.js';
 import type { StateLayout } from './layout.js';
@@ -45,13 +46,14 @@ export async function applyRun(state: StateDb, a: ApplyRun): Promise<number> {
   try {
     db.exec(`DROP TABLE IF EXISTS temp.staged; DROP TABLE IF EXISTS temp.seen;
       CREATE TEMP TABLE staged (k TEXT NOT NULL, h BLOB, t INTEGER, r TEXT)`);
-    const add = db.prepare('INSERT INTO temp.staged (k, h, t, r) VALUES (?, ?, ?, ?)');
+    const staged = bulkInsert(db, 'temp.staged', ['k', 'h', 't', 'r']);
     let n = 0;
     for await (const line of a.staged) {
       const s = parseStaged(line);
-      add.run(s.k, s.h === undefined ? null : Buffer.from(s.h, 'base64'), s.t ?? null, s.r ?? null);
+      staged.add(s.k, s.h === undefined ? null : Buffer.from(s.h, 'base64'), s.t ?? null, s.r ?? null);
       if (++n % BATCH === 0) await new Promise((r) => setImmediate(r));
     }
+    staged.flush();
     if (a.reset) db.exec('DELETE FROM users');
     // New or changed rows: per user, the last staged line with rows.
     db.exec(`INSERT INTO main.users (key, hash, fetched_at, rows)

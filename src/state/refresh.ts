@@ -1,6 +1,7 @@
 import type { UserOutcome } from '../pipeline/outcome.js';
 import { type RefreshCounts, type RefreshSplit, splitRefresh } from '../budget.js';
 import type { Statement } from 'better-sqlite3';
+import { bulkInsert } from './bulk.js';
 import type { StateDb } from './db.js';
 import { identityKey } from './delta.js';
 
@@ -35,8 +36,6 @@ export interface RefreshOptions {
 
 /** Rows inserted per transaction while the input is read. */
 const BATCH = 10_000;
-/** Users per INSERT statement while the input is read. */
-const ROWS_PER_INSERT = 100;
 /** Rows of tonight's sequence read per query while the run walks the input. */
 const SEQ_BATCH = 1000;
 
@@ -66,21 +65,17 @@ export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterab
   db.pragma(`temp.cache_size = -${16 * 1024}`);
   db.exec(`DROP TABLE IF EXISTS temp.read; DROP TABLE IF EXISTS temp.night; DROP TABLE IF EXISTS temp.seq;
     CREATE TEMP TABLE read (key TEXT NOT NULL, line INTEGER NOT NULL)`);
-  // ROWS_PER_INSERT users per statement: a statement a user cost about 1 µs more each.
-  const insert = (n: number) => db.prepare(`INSERT INTO temp.read (key, line) VALUES ${Array<string>(n).fill('(?, ?)').join(', ')}`);
-  const addMany = insert(ROWS_PER_INSERT);
-  const addOne = insert(1);
-  const flush = db.transaction((values: Array<string | number>) => {
-    let i = 0;
-    for (; i + 2 * ROWS_PER_INSERT <= values.length; i += 2 * ROWS_PER_INSERT) addMany.run(values.slice(i, i + 2 * ROWS_PER_INSERT));
-    for (; i < values.length; i += 2) addOne.run(values[i], values[i + 1]);
+  const read = bulkInsert(db, 'temp.read', ['key', 'line']);
+  const flush = db.transaction((rows: Array<[string, number]>) => {
+    for (const [k, line] of rows) read.add(k, line);
+    read.flush();
   });
-  let batch: Array<string | number> = [];
+  let batch: Array<[string, number]> = [];
   for await (const u of users) {
     const k = identityKey(u);
     if (k === '') continue;
-    batch.push(k, u.line);
-    if (batch.length >= 2 * BATCH) {
+    batch.push([k, u.line]);
+    if (batch.length >= BATCH) {
       flush(batch);
       batch = [];
     }

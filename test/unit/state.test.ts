@@ -187,6 +187,17 @@ describe('applyRun (a real SQLite state)', () => {
     }
   });
 
+  it('applies every line of a staging file longer than one INSERT statement', async () => {
+    const st = await withState([]);
+    try {
+      const many = Array.from({ length: 250 }, (_, i) => ({ k: `u:n${i}`, h: h(`n${i}`), t: i, r: `n${i}` }));
+      expect(await applyRun(st, { run: 'r3', layout, reset: false, staged: lines(...many), leaving: async () => undefined })).toBe(0);
+      expect(users(st)).toEqual(many.map((m) => ({ key: m.k, at: m.t, rows: m.r })).sort((a, b) => (a.key < b.key ? -1 : 1)));
+    } finally {
+      st.close();
+    }
+  });
+
   it('--reset-state: the old users go unreported, a kept one with them', async () => {
     const st = await withState([['u:a', 1, 'a0'], ['u:c', 1, 'c0']]);
     try {
