@@ -28,7 +28,7 @@ import { openInput } from './sources/open.js';
 import { removedLayout } from './state/removed.js';
 import { plannedFetch, settledBy } from './state/refresh.js';
 import { storedRows } from './output/fetched-at.js';
-import { planNight } from './wiring/night.js';
+import { planNight, plannedUsers } from './wiring/night.js';
 import { planRun } from './wiring/run-plan.js';
 import { checkResumeWithoutState } from './state/plan.js';
 import type { StateSession } from './state/session.js';
@@ -119,6 +119,7 @@ async function runWithState(cfg: ExportConfig, env: ExportEnv, { started, s3, in
     if (run.kind === 'finish-state') {
       // Killed during the state update: the staged results are all there; finish it.
       const layout = outputLayout(cfg, done.input.header, input.name);
+      await state!.recallNight(plannedUsers(cfg, input, layout), done.state!);
       const removed = await state!.finish(s3, removedLayout(cfg, layout.rows.header()), cfg.s3.partSize, done.state, log);
       return { exitCode: done.counts.failed > 0 ? ExitCode.partial : ExitCode.ok, ended: 'complete', counts: { ...done.counts, removed }, requests, durationMs: performance.now() - started, outputBytes: done.outputBytes, errorsBytes: done.errorsBytes };
     }

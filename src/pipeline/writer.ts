@@ -187,8 +187,9 @@ export class OrderedWriter {
     }
     if (o.status === 'budget_spent') throw new Error('a user the budget did not reach must be carried or not_fetched before the writer');
     if (o.status === 'carried') {
+      // Nothing staged: the state update counts every user of the night's plan as present
+      // (state/apply.ts), and a carried user's entry stays as it is.
       c.carried = (c.carried ?? 0) + 1;
-      this.tracker?.keep(item);
       if (this.tracker?.delta) return;
       this.writeRows(this.stored.stamp(o.rows, o.fetchedAt), this.stored.count(o.rows), o.fetchedAt);
       return;

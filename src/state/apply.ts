@@ -17,6 +17,11 @@ export interface ApplyRun {
   reset: boolean;
   /** The staging file's lines, in input order. */
   staged: AsyncIterable<string>;
+  /**
+   * A temporary table whose `key`s are present tonight besides the staged ones: a planned
+   * night's users (temp.night), whose carried users are not staged.
+   */
+  present?: string | undefined;
   /** Called inside the transaction, before it commits, with the users leaving (ordered by key). */
   leaving: (users: Iterable<Leaving>) => Promise<void>;
 }
@@ -31,8 +36,8 @@ const HAS_ROWS = 'r IS NOT NULL AND h IS NOT NULL';
  * Moves the state on to a completed run's results in one SQLite transaction: a kill at any
  * instant leaves the state as it was before (SQLite's rollback journal) or as after, never
  * between. Staged users are upserted (new or changed rows), touched (unchanged: fetch time) or
- * kept (failed); users not staged leave the state, after `leaving` has written them out.
- * Returns how many left.
+ * kept (failed); users neither staged nor `present` leave the state, after `leaving` has
+ * written them out. Returns how many left.
  *
  * The staged lines are appended to a temporary table in the order they come, then applied in
  * key order, the state's own: a user staged twice (listed twice in the input) ends as its last
@@ -65,6 +70,7 @@ export async function applyRun(state: StateDb, a: ApplyRun): Promise<number> {
       WHERE main.users.key = x.k`);
     db.exec(`CREATE TEMP TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID;
       INSERT OR IGNORE INTO temp.seen (key) SELECT k FROM temp.staged ORDER BY k;
+      ${a.present ? `INSERT OR IGNORE INTO temp.seen (key) SELECT key FROM ${a.present} ORDER BY key;` : ''}
       DROP TABLE temp.staged;`);
     const gone = db.prepare<[], Leaving>('SELECT key, rows FROM users WHERE key NOT IN (SELECT key FROM temp.seen) ORDER BY key');
     const leaving = gone.iterate();

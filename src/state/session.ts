@@ -113,6 +113,17 @@ export class StateSession {
     return this.night;
   }
 
+  /**
+   * A planned night killed during its state update, finished by a rerun: the users its plan
+   * covered (its carried ones were not staged), read again from the input. Only the users
+   * count here, not who was refreshed: planned without a budget. The checkpoint says whether
+   * the night was planned, whatever this rerun's options.
+   */
+  async recallNight(users: AsyncIterable<{ user_id: string; device_id: string; line: number }>, from: CheckpointState): Promise<void> {
+    if (!from.refresh || this.night) return;
+    this.night = await planRefresh(this.db, users, { planned: null, freshAfter: null, reset: this.opts.reset, countOnly: true });
+  }
+
   get stagingSink(): Sink | undefined {
     return this.staging;
   }
@@ -137,6 +148,9 @@ export class StateSession {
       await recoverStaging(this.place, s3, partSize, from);
       await checkStaging(this.place, s3, from.stagingBytes);
     }
+    // A planned night's carried users are in its plan, not in the staging file.
+    const planned = from ? from.refresh !== undefined : this.planned;
+    if (planned && !this.night) throw new Error('a planned night finished without its plan');
     const started = performance.now();
     const tmp = this.remote?.dir ?? (await mkdtemp(join(tmpdir(), 'ape-removed-')));
     try {
@@ -146,6 +160,7 @@ export class StateSession {
         layout: this.layout,
         reset: this.opts.reset,
         staged: stagedLines(this.place, s3),
+        present: planned ? 'temp.night' : undefined,
         leaving: async (users) => {
           if (target) await writeRemovedFile(target, removed, users, s3, tmp);
         },

@@ -5,7 +5,7 @@ import type { RunningEmulator } from '../../src/emulator/server.js';
 import { logLines, runCli, startCli, tempDir } from '../support/cli.js';
 import { fixtureEmulator } from '../support/emulator.js';
 import { atProgress, killAndRerun } from '../support/kill-loop.js';
-import { usersCsv } from '../support/state.js';
+import { stateRows, usersCsv } from '../support/state.js';
 
 /** README "Audiences larger than the quota": nights with a refresh budget against the emulator. */
 
@@ -222,4 +222,34 @@ describe('a planned night killed anywhere and rerun', () => {
     expect(mask(killed), schedule).toBe(mask(readFileSync(path('ref.csv'), 'utf8')));
     expect(logLines(last.stderr).at(-1)).toMatchObject({ refreshed: 95, carried: 105, not_fetched: 0 });
   }, 120_000);
+
+  it('killed during its state update: a rerun, with or without the budget, finishes it and keeps the carried users', async () => {
+    writeFileSync(path('commit-all.csv'), usersCsv(0, 22));
+    writeFileSync(path('commit.csv'), usersCsv(0, 20));
+    const base = path('commit-base.sqlite');
+    expect((await night('commit-all.csv', 'commit-base.csv', ['--state', base, '--refresh-budget', '30'])).code).toBe(0);
+    await nextSecond();
+    // Tonight: 5 refreshed, 15 carried (a carried user is not staged: the plan says it is
+    // present), 2 gone from the input.
+    copyFileSync(base, path('commit-ref.sqlite'));
+    const ref = await night('commit.csv', 'commit-ref.csv', ['--state', path('commit-ref.sqlite'), '--refresh-budget', '5', '--removed', path('commit-ref.removed.csv')]);
+    expect(logLines(ref.stderr).at(-1)).toMatchObject({ refreshed: 5, carried: 15, removed: 2 });
+    expect(readFileSync(path('commit-ref.removed.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[0])).toEqual(['user-20', 'user-21']);
+    expect(stateRows(path('commit-ref.sqlite'))).toHaveLength(20);
+
+    for (const rerunFlags of [['--refresh-budget', '5'], []]) {
+      const st = path(`commit-killed-${rerunFlags.length}.sqlite`);
+      copyFileSync(base, st);
+      const out = `commit-killed-${rerunFlags.length}.csv`;
+      const killed = await runCli(['export', '--input', path('commit.csv'), '--output', path(out), '--api-url', emu.url, ...FLAGS, '--state', st, '--refresh-budget', '5'], { env: { AMP_PROFILE_EXPORT_KILL_AT: 'state-commit' } });
+      expect(killed.signal, `${killed.code} ${killed.stderr}`).toBe('SIGKILL');
+      emu.resetStats();
+      const rerun = await night('commit.csv', out, ['--state', st, ...rerunFlags]);
+      expect(rerun.code, rerun.stderr).toBe(0);
+      expect(emu.stats().requests).toBe(0); // finished from the staged results
+      expect(logLines(rerun.stderr).at(-1)).toMatchObject({ removed: 2 });
+      // The same state as the night that was not killed: the 5 refreshed, the 15 carried as they were.
+      expect(stateRows(st), rerunFlags.join(' ') || 'no budget').toEqual(stateRows(path('commit-ref.sqlite')));
+    }
+  });
 });
