@@ -147,14 +147,15 @@ async function runWithState(cfg: ExportConfig, env: ExportEnv, { started, s3, in
   });
   const layout = outputLayout(cfg, source.header, input.name);
   const rows = layout.rows;
+  // --refresh-budget/--max-age: who is asked tonight, decided before the first request, and
+  // before any file is created (a plan that fails, a disk too full for it, leaves none).
+  const night = await planNight(cfg, state, input, layout, log);
   const out = await openOutput(cfg, s3, from, env.stdout, rows.header());
   const errors = await openErrors(cfg, s3, from);
   const writer = from
     ? new OrderedWriter(out, errors, rows, { offset: from.input.offset, feeds: from.input.feeds, line: from.input.line, counts: from.counts })
     : OrderedWriter.fresh(out, errors, rows, source.headerEnd, source.headerFeeds);
   if (state) writer.track(await state.tracker(s3, cfg.s3.partSize, from?.state), storedRows(cfg.format));
-  // --refresh-budget/--max-age: who is asked tonight, decided before the first request.
-  const night = await planNight(cfg, state, input, layout, log);
   const staging = state?.stagingSink;
   if (from) log.info({ checkpoint: store!.path, line: from.input.line, users: from.counts.users }, 'resuming from checkpoint');
 

@@ -148,6 +148,22 @@ function prepare(db: Database.Database): void {
   db.pragma('temp_store = FILE');
 }
 
+/**
+ * SQLite could not write the state or its temporary files mid-run (a full disk, an I/O error):
+ * exit 5 with one line naming both places and what to do; any other error as it is. A planned
+ * night's sorts and the final update's tables live in SQLite's temporary directory, which a
+ * pod's small /tmp may not hold (README "Sizing the disk").
+ */
+export function sqliteWriteError(err: unknown, what: string, path: string): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !(code.startsWith('SQLITE_FULL') || code.startsWith('SQLITE_IOERR'))) return err;
+  const temp = process.env['SQLITE_TMPDIR'] || process.env['TMPDIR'] || '/var/tmp, else /tmp';
+  return new ExitError(
+    'storage',
+    `${what}: ${describe(err)}, in ${path} or in SQLite's temporary directory (${temp}); what was checkpointed is kept: make room (or set SQLITE_TMPDIR to a larger disk) and rerun the same command`,
+  );
+}
+
 function busyOr(err: unknown, path: string, what: string): ExitError {
   const code = (err as { code?: string }).code ?? '';
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {

@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import type { S3SinkState } from '../sinks/s3.js';
 import type { Sink } from '../sinks/sink.js';
 import { applyRun, killPoint } from './apply.js';
-import { StateDb } from './db.js';
+import { sqliteWriteError, StateDb } from './db.js';
 import { type StateLayout, stateLayout } from './layout.js';
 import { planState, type StatePlan } from './plan.js';
 import type { RemovedLayout } from './removed.js';
@@ -105,12 +105,13 @@ export class StateSession {
   async planNight(users: AsyncIterable<{ user_id: string; device_id: string; line: number }>): Promise<RefreshPlan> {
     const p = this.plan;
     if (p.kind !== 'run') throw new Error('no state run in progress');
-    this.night = await planRefresh(this.db, users, {
+    const night = await planRefresh(this.db, users, {
       planned: this.opts.budget === null ? null : plannedUsers(this.opts.budget),
       freshAfter: this.opts.maxAgeMs === null ? null : p.at - this.opts.maxAgeMs,
       reset: this.opts.reset,
-    });
-    return this.night;
+    }).catch((err: unknown) => Promise.reject(sqliteWriteError(err, "planning tonight's refresh", this.db.path)));
+    this.night = night;
+    return night;
   }
 
   /**
@@ -121,7 +122,9 @@ export class StateSession {
    */
   async recallNight(users: AsyncIterable<{ user_id: string; device_id: string; line: number }>, from: CheckpointState): Promise<void> {
     if (!from.refresh || this.night) return;
-    this.night = await planRefresh(this.db, users, { planned: null, freshAfter: null, reset: this.opts.reset, countOnly: true });
+    this.night = await planRefresh(this.db, users, { planned: null, freshAfter: null, reset: this.opts.reset, countOnly: true }).catch((err: unknown) =>
+      Promise.reject(sqliteWriteError(err, "reading the night's users again", this.db.path)),
+    );
   }
 
   get stagingSink(): Sink | undefined {
@@ -166,7 +169,7 @@ export class StateSession {
         leaving: async (users) => {
           if (target) await writeRemovedFile(target, removed, users, s3, tmp);
         },
-      });
+      }).catch((err: unknown) => Promise.reject(sqliteWriteError(err, 'updating the state', this.db.path)));
       this.db.close();
       killPoint('state-put');
       if (this.remote) await (await import('./s3.js')).putState(needS3(s3), this.remote.loc, this.db.path, this.remote.etag);

@@ -6,7 +6,8 @@ import { budgetRequests, nightsForFullRefresh, parseBudget, parseDuration, plann
 import { FETCHED_AT_MARK, rowCount, stampRows } from '../../src/output/fetched-at.js';
 import { buildConfig, type ExportArgs } from '../../src/config.js';
 import { exportDefaults } from '../../src/flags.js';
-import { StateDb } from '../../src/state/db.js';
+import { sqliteWriteError, StateDb } from '../../src/state/db.js';
+import { ExitError } from '../../src/errors.js';
 import { planRefresh, plannedFetch } from '../../src/state/refresh.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ape-refresh-'));
@@ -173,6 +174,33 @@ describe('planRefresh (a real SQLite state)', () => {
       const notFetched = ids.flatMap((id, i) => (typeof inOrder[i] === 'object' && (inOrder[i] as { status: string }).status === 'not_fetched' ? [[id, i] as const] : []));
       expect(notFetched.length).toBeGreaterThan(0);
       for (const [id, i] of notFetched) expect(Number(id.slice(1)) % 5 === 0 && ids.lastIndexOf(id) > i).toBe(true);
+    } finally {
+      st.close();
+    }
+  });
+
+  it('a temporary space too small for the plan: exit 5 with one line naming where, not the bare SQLite error', async () => {
+    const st = await stateWith('full', [['a', 1]]);
+    try {
+      // SQLite's own "disk full" (SQLITE_FULL), provoked by capping its temporary database.
+      st.db.pragma('temp.max_page_count = 4');
+      const ids = Array.from({ length: 5000 }, (_, i) => `user-with-a-long-id-${i}`);
+      const err = await planRefresh(st, input(ids), { planned: 10, freshAfter: null, reset: false }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((err as { code?: string }).code).toBe('SQLITE_FULL');
+      process.env['SQLITE_TMPDIR'] = '/mnt/small';
+      const mapped = sqliteWriteError(err, "planning tonight's refresh", st.path);
+      delete process.env['SQLITE_TMPDIR'];
+      expect(mapped).toBeInstanceOf(ExitError);
+      expect((mapped as ExitError).exitCode).toBe(5);
+      expect((mapped as ExitError).message).toBe(
+        `planning tonight's refresh: database or disk is full (SQLITE_FULL), in ${st.path} or in SQLite's temporary directory (/mnt/small); what was checkpointed is kept: make room (or set SQLITE_TMPDIR to a larger disk) and rerun the same command`,
+      );
+      // Any other error is left as it is.
+      const other = new Error('boom');
+      expect(sqliteWriteError(other, 'x', st.path)).toBe(other);
     } finally {
       st.close();
     }
