@@ -5,7 +5,6 @@ import Database from 'better-sqlite3';
 import { describe, ExitError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { layoutDifferences, type StateLayout } from './layout.js';
-import { endPlan } from './refresh.js';
 
 /** `APE1` in the database header: what makes a SQLite file this tool's state. */
 export const APPLICATION_ID = 0x41504531;
@@ -93,10 +92,7 @@ export class StateDb {
   }
 
   close(): void {
-    if (!this.db.open) return;
-    // A planned night's sequence still open (a run that stopped early) would refuse the close.
-    endPlan(this.db);
-    this.db.close();
+    if (this.db.open) this.db.close();
   }
 }
 

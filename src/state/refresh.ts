@@ -1,7 +1,8 @@
 import type { UserOutcome } from '../pipeline/outcome.js';
 import { type RefreshCounts, type RefreshSplit, splitRefresh } from '../budget.js';
-import type Database from 'better-sqlite3';
+import type { Statement } from 'better-sqlite3';
 import { bulkInsert } from './bulk.js';
+import type { StateDb } from './db.js';
 import { identityKey } from './delta.js';
 
 /** What a night with --refresh-budget/--max-age does per user, decided before the first request. */
@@ -20,8 +21,6 @@ export interface RefreshPlan {
    * users decided before this one (written since, or failed) are forgotten.
    */
   takeHash(key: string): Buffer | null | undefined;
-  /** Ends the plan's read of its sequence: the state's connection can write (or close) again. */
-  close(): void;
 }
 
 export interface RefreshOptions {
@@ -37,9 +36,11 @@ export interface RefreshOptions {
 
 /** Rows inserted per transaction while the input is read. */
 const BATCH = 10_000;
+/** Rows of tonight's sequence read per query while the run walks the input. */
+const SEQ_BATCH = 1000;
 
 type Row = { user_id: string; device_id: string; line: number };
-/** One row of tonight's sequence: a user at its first line; `ask` 1 when it is asked there. */
+/** One row of temp.seq: a user at its first line; `ask` 1 when it is asked there. */
 type SeqRow = [line: number, ask: number, fetchedAt: number | null, rows: string | null, hash: Buffer | null];
 
 /**
@@ -54,17 +55,15 @@ type SeqRow = [line: number, ask: number, fetchedAt: number | null, rows: string
  * Every step runs in SQLite over whole tables, never a look-up per user in input order (a
  * million random reads in a state larger than SQLite's cache took 22 µs each): the input's
  * keys are sorted once and joined with the state in key order, and what the run needs per
- * user, its carried rows included, is sorted once into input order by one query, which
+ * user, its carried rows included, is sorted once into `temp.seq` in input order, which
  * `decide` then reads in step with the run, a batch at a time.
  */
-export async function planRefresh(state: { db: Database.Database }, users: AsyncIterable<Row>, o: RefreshOptions): Promise<RefreshPlan> {
+export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterable<Row>, o: RefreshOptions): Promise<RefreshPlan> {
   const db = state.db;
-  // A plan made before on this state (a test plans several) ends here: its sequence is open.
-  endPlan(db);
   // Keys are appended as read, then sorted once into the keyed table: inserting a million keys
   // in input (random) order into a B-tree cost ~8 s more than this (bench/refresh.ts).
   db.pragma(`temp.cache_size = -${16 * 1024}`);
-  db.exec(`DROP TABLE IF EXISTS temp.read; DROP TABLE IF EXISTS temp.night;
+  db.exec(`DROP TABLE IF EXISTS temp.read; DROP TABLE IF EXISTS temp.night; DROP TABLE IF EXISTS temp.seq;
     CREATE TEMP TABLE read (key TEXT NOT NULL, line INTEGER NOT NULL)`);
   const read = bulkInsert(db, 'temp.read', ['key', 'line']);
   const flush = db.transaction((rows: Array<[string, number]>) => {
@@ -113,10 +112,8 @@ export async function planRefresh(state: { db: Database.Database }, users: Async
   const fromState = o.reset
     ? 'NULL, NULL, NULL FROM temp.night n'
     : `iif(${ASK}, NULL, u.fetched_at), iif(${ASK}, NULL, u.rows), iif(${ASK}, u.hash, NULL) FROM temp.night n LEFT JOIN main.users u ON u.key = n.key`;
-  // Held open for the run and read in step with it (SQLite's sorter streams the sorted rows:
-  // no table of them is written and read back). The first row is read now: the sort is the plan's.
-  const seq = inStep(o.countOnly ? undefined : db.prepare<[], SeqRow>(`SELECT n.line, ${ASK}, ${fromState} ORDER BY n.line`).raw().iterate());
-  open.set(db, seq);
+  db.exec(`CREATE TEMP TABLE seq (line INTEGER PRIMARY KEY, ask INTEGER NOT NULL, fetched_at INTEGER, rows TEXT, hash BLOB);
+    ${o.countOnly ? '' : `INSERT INTO temp.seq (line, ask, fetched_at, rows, hash) SELECT n.line, ${ASK}, ${fromState} ORDER BY n.line;`}`);
 
   const night = db.prepare<[string], { at: number; refresh: number; fetched_at: number | null; rows: string | null }>(
     `SELECT n.at, ${REFRESH} AS refresh, u.fetched_at, u.rows FROM temp.night n LEFT JOIN main.users u ON u.key = n.key WHERE n.key = ?`,
@@ -130,6 +127,7 @@ export async function planRefresh(state: { db: Database.Database }, users: Async
     if (r && r.refresh === 1 && r.at === row.line) return 'refresh';
     return carriedOr(r?.fetched_at, r?.rows);
   };
+  const seq = inStep(db.prepare<[number, number], SeqRow>('SELECT line, ask, fetched_at, rows, hash FROM temp.seq WHERE line > ? ORDER BY line LIMIT ?').raw());
   // The hashes of users sent to be asked and not yet written: at most those in flight.
   const hashes = new Map<string, Buffer | null>();
   return {
@@ -137,13 +135,12 @@ export async function planRefresh(state: { db: Database.Database }, users: Async
     split,
     oldestCarried,
     decide(row) {
-      const s = seq.at(row.line);
+      const s = seq(row.line);
       if (!s) return lookUp(row);
       if (s[1] !== 1) return carriedOr(s[2], s[3]);
       hashes.set(identityKey(row), s[4]);
       return 'refresh';
     },
-    close: () => seq.close(),
     takeHash(key) {
       const h = hashes.get(key);
       if (h === undefined) return undefined;
@@ -160,41 +157,32 @@ export async function planRefresh(state: { db: Database.Database }, users: Async
   };
 }
 
-/** A state's plan whose sequence is still open: the connection writes nothing until it ends. */
-const open = new WeakMap<Database.Database, { close(): void }>();
-
-/** Ends the sequence of the plan open on `db`, if any (before the connection closes). */
-export function endPlan(db: Database.Database): void {
-  open.get(db)?.close();
-  open.delete(db);
-}
-
 /**
- * Reads tonight's sequence in step with lines asked in increasing order: `at(line)` gives the
- * row at `line`, or undefined when it holds none there (a later line of a user listed twice)
- * or `line` went backwards. One row is read ahead.
+ * Reads temp.seq in step with lines asked in increasing order: the row at `line`, or undefined
+ * when it holds none there (a later line of a user listed twice) or `line` went backwards.
  */
-function inStep(rows: IterableIterator<SeqRow> | undefined) {
-  const next = () => {
-    const r = rows?.next();
-    return r && !r.done ? r.value : undefined;
-  };
-  let head = next();
+function inStep(page: Statement<[number, number], SeqRow>): (line: number) => SeqRow | undefined {
+  let rows: SeqRow[] = [];
+  let i = 0;
   let after = 0;
-  return {
-    at(line: number): SeqRow | undefined {
-      if (line <= after) return undefined;
-      while (head && head[0] < line) head = next();
-      if (!head || head[0] !== line) return undefined;
-      const r = head;
-      head = next();
-      after = line;
-      return r;
-    },
-    close(): void {
-      rows?.return?.();
-      head = undefined;
-    },
+  let ended = false;
+  return (line) => {
+    if (line <= after) return undefined;
+    for (;;) {
+      while (i < rows.length && rows[i]![0] < line) i++;
+      if (i < rows.length) {
+        const r = rows[i]!;
+        if (r[0] !== line) return undefined;
+        i++;
+        after = line;
+        return r;
+      }
+      if (ended) return undefined;
+      // Past this batch: the next one starts just before `line`.
+      rows = page.all(line - 1, SEQ_BATCH);
+      i = 0;
+      ended = rows.length < SEQ_BATCH;
+    }
   };
 }
 

@@ -154,8 +154,6 @@ export class StateSession {
     // A planned night's carried users are in its plan, not in the staging file.
     const planned = from ? from.refresh !== undefined : this.planned;
     if (planned && !this.night) throw new Error('a planned night finished without its plan');
-    // Its sequence was read to the end by the run; it must be closed before the state is written.
-    this.night?.close();
     const started = performance.now();
     const tmp = this.remote?.dir ?? (await mkdtemp(join(tmpdir(), 'ape-removed-')));
     try {
