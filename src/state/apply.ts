@@ -49,7 +49,7 @@ export async function applyRun(state: StateDb, a: ApplyRun): Promise<number> {
   const db = state.db;
   db.exec('BEGIN IMMEDIATE');
   try {
-    db.exec(`DROP TABLE IF EXISTS temp.staged; DROP TABLE IF EXISTS temp.seen;
+    db.exec(`DROP TABLE IF EXISTS temp.staged; DROP TABLE IF EXISTS temp.seen; DROP TABLE IF EXISTS temp.gone;
       CREATE TEMP TABLE staged (k TEXT NOT NULL, h BLOB, t INTEGER, r TEXT)`);
     const staged = bulkInsert(db, 'temp.staged', ['k', 'h', 't', 'r']);
     let n = 0;
@@ -68,11 +68,16 @@ export async function applyRun(state: StateDb, a: ApplyRun): Promise<number> {
     db.exec(`UPDATE main.users SET fetched_at = x.t
       FROM (SELECT k, t FROM (SELECT k, t, ${HAS_ROWS} AS brought, row_number() OVER (PARTITION BY k ORDER BY rowid DESC) AS last FROM temp.staged WHERE t IS NOT NULL) WHERE last = 1 AND NOT brought) AS x
       WHERE main.users.key = x.k`);
+    // Who leaves, found in one pass over the state in key order (its own): not staged, not
+    // present. The present users are looked up where they are, not copied (a million keys).
     db.exec(`CREATE TEMP TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID;
       INSERT OR IGNORE INTO temp.seen (key) SELECT k FROM temp.staged ORDER BY k;
-      ${a.present ? `INSERT OR IGNORE INTO temp.seen (key) SELECT key FROM ${a.present} ORDER BY key;` : ''}
-      DROP TABLE temp.staged;`);
-    const gone = db.prepare<[], Leaving>('SELECT key, rows FROM users WHERE key NOT IN (SELECT key FROM temp.seen) ORDER BY key');
+      DROP TABLE temp.staged;
+      CREATE TEMP TABLE gone (key TEXT PRIMARY KEY) WITHOUT ROWID;
+      INSERT INTO temp.gone (key) SELECT u.key FROM main.users u
+        WHERE NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.key = u.key)${a.present ? ` AND NOT EXISTS (SELECT 1 FROM ${a.present} p WHERE p.key = u.key)` : ''} ORDER BY u.key;
+      DROP TABLE temp.seen;`);
+    const gone = db.prepare<[], Leaving>('SELECT g.key, u.rows FROM temp.gone g JOIN main.users u ON u.key = g.key ORDER BY g.key');
     const leaving = gone.iterate();
     try {
       await a.leaving(leaving);
@@ -80,10 +85,10 @@ export async function applyRun(state: StateDb, a: ApplyRun): Promise<number> {
       // Not read to the end (no --removed file): the statement must end before the next one.
       leaving.return?.();
     }
-    const removed = db.prepare('DELETE FROM users WHERE key NOT IN (SELECT key FROM temp.seen)').run().changes;
+    const removed = db.prepare('DELETE FROM main.users WHERE key IN (SELECT key FROM temp.gone)').run().changes;
     setMeta(db, 'layout', JSON.stringify(a.layout));
     setMeta(db, 'last_run', a.run);
-    db.exec('DROP TABLE temp.seen');
+    db.exec('DROP TABLE temp.gone');
     killPoint('state-commit');
     db.exec('COMMIT');
     return removed;
