@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { storageError } from '../errors.js';
 import type { Sink } from './sink.js';
+import { Utf8Blocks } from './utf8-blocks.js';
 
 /** Buffered bytes before a write is due: large enough to amortise syscalls. */
 const HIGH_WATER = 256 * 1024;
@@ -13,8 +14,7 @@ const HIGH_WATER = 256 * 1024;
  * Memory: at most HIGH_WATER bytes plus one user's rows are buffered.
  */
 export class FileSink implements Sink {
-  private chunks: string[] = [];
-  private buffered = 0;
+  private readonly pending = new Utf8Blocks();
   private written: number;
   private accepted: number;
 
@@ -43,15 +43,12 @@ export class FileSink implements Sink {
   }
 
   get full(): boolean {
-    return this.buffered >= HIGH_WATER;
+    return this.pending.bytes >= HIGH_WATER;
   }
 
   write(text: string): void {
     if (!text) return;
-    this.chunks.push(text);
-    const n = Buffer.byteLength(text);
-    this.buffered += n;
-    this.accepted += n;
+    this.accepted += this.pending.write(text);
   }
 
   private flushing: Promise<void> = Promise.resolve();
@@ -63,12 +60,11 @@ export class FileSink implements Sink {
   }
 
   private async flushBuffered(): Promise<void> {
-    while (this.chunks.length > 0) {
-      const buf = Buffer.from(this.chunks.join(''));
-      this.chunks = [];
-      this.buffered = 0;
-      await writeAt(this.fh, buf, this.written);
-      this.written += buf.length;
+    while (this.pending.bytes > 0) {
+      for (const buf of this.pending.take()) {
+        await writeAt(this.fh, buf, this.written);
+        this.written += buf.length;
+      }
     }
   }
 

@@ -7,6 +7,7 @@ import { ExitError, outputError } from '../errors.js';
 import type { S3SinkState } from '../contracts/positions.js';
 import { abort, deleteKeys, discard, MissingSegment, readSegment, sweepPrefix, verifyComplete } from './s3-objects.js';
 import type { Sink } from './sink.js';
+import { Utf8Blocks } from './utf8-blocks.js';
 
 export type { S3SinkState };
 export { discard } from './s3-objects.js';
@@ -60,7 +61,7 @@ type Segment = S3SinkState['segments'][number];
 export class S3Sink implements Sink {
   readonly name: string;
   /** Accepted, not yet moved to `mem`. */
-  private pending: string[] = [];
+  private readonly pending = new Utf8Blocks();
   /** Bytes [partedEnd, captured) in order. */
   private mem: Buffer[] = [];
   private accepted: number;
@@ -196,8 +197,7 @@ export class S3Sink implements Sink {
   }
 
   private push(text: string): void {
-    this.pending.push(text);
-    this.accepted += Buffer.byteLength(text);
+    this.accepted += this.pending.write(text);
   }
 
   /** Without checkpoints, nothing else cuts parts: bound memory here. */
@@ -264,10 +264,7 @@ export class S3Sink implements Sink {
 
   /** Fixes the bytes accepted so far: moves pending text into `mem`; returns the boundary. */
   private capture(): number {
-    if (this.pending.length > 0) {
-      this.mem.push(Buffer.from(this.pending.join('')));
-      this.pending = [];
-    }
+    if (this.pending.bytes > 0) this.mem.push(...this.pending.take());
     return this.accepted;
   }
 

@@ -5,6 +5,7 @@ import type { SplitLimits, SplitPart } from '../contracts/positions.js';
 
 export type { SplitPart };
 import type { Sink } from './sink.js';
+import { Utf8Blocks } from './utf8-blocks.js';
 import { named, writeAt } from './file.js';
 
 
@@ -32,8 +33,7 @@ interface File {
   fh: FileHandle | undefined;
   /** Open at `written` bytes (resume) rather than created empty. */
   existing: boolean;
-  chunks: string[];
-  buffered: number;
+  pending: Utf8Blocks;
   written: number;
 }
 
@@ -105,7 +105,7 @@ export class SplitSink implements Sink {
     }
     await fh.truncate(part.bytes);
     await removeParts(template, part.index);
-    return new SplitSink(template, header, limits, { part, total, file: { path, fh, existing: true, chunks: [], buffered: 0, written: part.bytes } });
+    return new SplitSink(template, header, limits, { part, total, file: { path, fh, existing: true, pending: new Utf8Blocks(), written: part.bytes } });
   }
 
   get bytes(): number {
@@ -162,8 +162,7 @@ export class SplitSink implements Sink {
   }
 
   private push(text: string, n: number): void {
-    this.file.chunks.push(text);
-    this.file.buffered += n;
+    this.file.pending.write(text);
     this.buffered += n;
     this.fileBytes += n;
     this.total += n;
@@ -193,13 +192,12 @@ export class SplitSink implements Sink {
 
   private async flush(f: File): Promise<void> {
     if (!f.fh) f.fh = await open(f.path, f.existing ? 'r+' : 'w');
-    while (f.chunks.length > 0) {
-      const buf = Buffer.from(f.chunks.join(''));
-      f.chunks = [];
-      this.buffered -= f.buffered;
-      f.buffered = 0;
-      await writeAt(f.fh, buf, f.written);
-      f.written += buf.length;
+    while (f.pending.bytes > 0) {
+      this.buffered -= f.pending.bytes;
+      for (const buf of f.pending.take()) {
+        await writeAt(f.fh, buf, f.written);
+        f.written += buf.length;
+      }
     }
   }
 
@@ -210,7 +208,7 @@ export class SplitSink implements Sink {
   }
 }
 
-const newFile = (path: string): File => ({ path, fh: undefined, existing: false, chunks: [], buffered: 0, written: 0 });
+const newFile = (path: string): File => ({ path, fh: undefined, existing: false, pending: new Utf8Blocks(), written: 0 });
 
 function checkHeader(header: string, limits: SplitLimits): void {
   const n = Buffer.byteLength(header);
