@@ -1,6 +1,4 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { nightsForFullRefresh, plannedUsers } from '../budget.js';
@@ -12,6 +10,7 @@ import type { OutputLayout } from '../output/layout.js';
 import type { OpenedInput } from '../sources/open.js';
 import { planRefresh } from '../state/refresh.js';
 import { plannedUsers as usersOf } from '../wiring/night.js';
+import { runTempDir } from '../temp-dirs.js';
 
 /** What a planned night would do (--refresh-budget/--max-age), for the dry run's report. */
 export interface NightReport {
@@ -37,14 +36,14 @@ export interface NightReport {
 export async function dryRunNight(cfg: ExportConfig, input: Pick<OpenedInput, 'stream' | 'name'>, layout: OutputLayout, s3: S3Access | undefined, now = Date.now()): Promise<NightReport | null> {
   const st = cfg.state;
   if (!st || (st.budget === null && st.maxAgeMs === null)) return null;
-  const dir = await mkdtemp(join(tmpdir(), 'ape-dry-state-'));
+  const dir = await runTempDir('dry-state');
   let db: Database.Database | undefined;
   try {
     let path = st.path;
     if (isS3Url(path)) {
       const loc = parseS3Url(path);
       if (typeof loc === 'string') throw new ExitError('usage', `--state ${path}: ${loc}`);
-      path = join(dir, 'state.sqlite');
+      path = join(dir.path, 'state.sqlite');
       if ((await (await import('../state/s3.js')).fetchState(needS3(s3), loc, path)) === null) path = '';
     }
     try {
@@ -74,7 +73,7 @@ export async function dryRunNight(cfg: ExportConfig, input: Pick<OpenedInput, 's
     };
   } finally {
     db?.close();
-    await rm(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 }
 

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { needS3, type S3Access } from '../aws/s3client.js';
 import { isS3Url, parseS3Url, type S3Location } from '../aws/s3url.js';
@@ -22,6 +21,7 @@ import { checkStaging, openStaging, recoverStaging, removeStaging, stagedLines, 
 import { StateTracker } from './tracker.js';
 import { planRefresh, type RefreshPlan } from './refresh.js';
 import { plannedUsers } from '../budget.js';
+import { type RunTempDir, runTempDir, sweepDeadTempDirs } from '../temp-dirs.js';
 
 /** A local --removed file's directory must be writable: found out now, not after the whole run. */
 async function checkRemovedWritable(target: string | null): Promise<void> {
@@ -49,32 +49,39 @@ export class StateSession {
     readonly plan: StatePlan,
     private readonly layout: StateLayout,
     private readonly place: StagingPlace,
-    private readonly remote: { loc: S3Location; etag: string | null; dir: string } | null,
+    private readonly remote: { loc: S3Location; etag: string | null; dir: RunTempDir } | null,
   ) {}
 
   /** Refused with exit 2 before any request: a state that cannot be used, of another layout, or moved on under a resume. */
   static async open(cfg: ExportConfig, s3: S3Access | undefined, start: StartPlan, log: Logger): Promise<StateSession> {
     const opts = cfg.state!;
-    let remote: { loc: S3Location; etag: string | null; dir: string } | null = null;
+    // What runs killed on this machine left in its temporary directory (a state copy each).
+    const swept = await sweepDeadTempDirs();
+    if (swept.length > 0) log.info({ removed: swept }, `removed ${swept.length} temporary director${swept.length === 1 ? 'y' : 'ies'} left by runs that were killed`);
+    let remote: { loc: S3Location; etag: string | null; dir: RunTempDir } | null = null;
     let path = opts.path;
-    if (isS3Url(opts.path)) {
-      const loc = parseS3Url(opts.path);
-      if (typeof loc === 'string') throw usageError(`--state ${opts.path}: ${loc}`);
-      const dir = await mkdtemp(join(tmpdir(), 'ape-state-'));
-      path = join(dir, 'state.sqlite');
-      // The S3 code (and the AWS SDK) loads only for a state on S3.
-      remote = { loc, etag: await (await import('./s3.js')).fetchState(needS3(s3), loc, path), dir };
-    }
-    await checkRemovedWritable(opts.removedPath);
-    const db = await StateDb.open(path);
+    let db: StateDb | undefined;
     try {
+      if (isS3Url(opts.path)) {
+        const loc = parseS3Url(opts.path);
+        if (typeof loc === 'string') throw usageError(`--state ${opts.path}: ${loc}`);
+        const dir = await runTempDir('state');
+        remote = { loc, etag: null, dir };
+        path = join(dir.path, 'state.sqlite');
+        // The S3 code (and the AWS SDK) loads only for a state on S3.
+        remote.etag = await (await import('./s3.js')).fetchState(needS3(s3), loc, path);
+      }
+      await checkRemovedWritable(opts.removedPath);
+      db = await StateDb.open(path);
       const layout = stateLayout(cfg);
       if (!opts.reset) db.checkLayout(layout);
       const plan = planState(start, opts, db.meta, randomUUID, opts.path);
       if (plan.kind === 'done' && plan.note) log.warn(plan.note);
       return new StateSession(opts, db, plan, layout, await stagingPlace(cfg.checkpointPath), remote);
     } catch (err) {
-      db.close();
+      // Refused: nothing of this run stays behind, the state's local copy least of all.
+      db?.close();
+      await remote?.dir.remove();
       throw err;
     }
   }
@@ -155,7 +162,7 @@ export class StateSession {
     const planned = from ? from.refresh !== undefined : this.planned;
     if (planned && !this.night) throw new Error('a planned night finished without its plan');
     const started = performance.now();
-    const tmp = this.remote?.dir ?? (await mkdtemp(join(tmpdir(), 'ape-removed-')));
+    const tmp = this.remote?.dir ?? (await runTempDir('removed'));
     try {
       const target = this.opts.removedPath;
       const gone = await applyRun(this.db, {
@@ -165,7 +172,7 @@ export class StateSession {
         staged: stagedLines(this.place, s3),
         present: planned ? 'temp.night' : undefined,
         leaving: async (users) => {
-          if (target) await writeRemovedFile(target, removed, users, s3, tmp);
+          if (target) await writeRemovedFile(target, removed, users, s3, tmp.path);
         },
       }).catch((err: unknown) => Promise.reject(sqliteWriteError(err, 'updating the state', this.db.path)));
       this.db.close();
@@ -175,12 +182,14 @@ export class StateSession {
       log.info({ state: this.opts.path, removed: gone, removedFile: target, ms: Math.round(performance.now() - started) }, 'state updated');
       return gone;
     } finally {
-      if (!this.remote) await rm(tmp, { recursive: true, force: true });
+      if (!this.remote) await tmp.remove();
     }
   }
 
   async close(): Promise<void> {
     this.db.close();
-    if (this.remote) await rm(this.remote.dir, { recursive: true, force: true });
+    await this.remote?.dir.remove();
+    // Staged in a directory of its own (no checkpoint): nothing can resume from it.
+    if (this.place.kind === 'file') await this.place.temp?.remove();
   }
 }

@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -12,6 +11,7 @@ import { ExitError } from '../errors.js';
 import { FileSink } from '../sinks/file.js';
 import type { S3SinkOptions } from '../sinks/s3.js';
 import type { Sink } from '../sinks/sink.js';
+import { type RunTempDir, runTempDir } from '../temp-dirs.js';
 
 /**
  * The staging file: one line per user as the writer passes them (state/delta.ts StagedUser),
@@ -22,12 +22,16 @@ import type { Sink } from '../sinks/sink.js';
 /** The AWS SDK, loaded only for staging on S3: a local run is spared its ~0.2 s of CPU. */
 const sdk = () => import('../aws/s3-sdk.js');
 
-export type StagingPlace = { kind: 'file'; path: string; temporary: boolean } | S3Location;
+/** `temp`: a run with no checkpoint stages in a directory of its own, removed when the run ends. */
+export type StagingPlace = { kind: 'file'; path: string; temp?: RunTempDir } | S3Location;
 
 export async function stagingPlace(checkpointPath: string | null): Promise<StagingPlace> {
-  if (checkpointPath === null) return { kind: 'file', path: join(await mkdtemp(join(tmpdir(), 'ape-staging-')), 'staging.jsonl'), temporary: true };
+  if (checkpointPath === null) {
+    const temp = await runTempDir('staging');
+    return { kind: 'file', path: join(temp.path, 'staging.jsonl'), temp };
+  }
   const at = `${checkpointPath}.state-staging.jsonl`;
-  if (!isS3Url(at)) return { kind: 'file', path: at, temporary: false };
+  if (!isS3Url(at)) return { kind: 'file', path: at };
   const loc = parseS3Url(at);
   if (typeof loc === 'string') throw new Error(`staging ${at}: ${loc}`);
   return loc;
@@ -93,7 +97,7 @@ export async function checkStaging(place: StagingPlace, s3: S3Access | undefined
 /** Once the state holds the run's results, the staging file is no longer needed. */
 export async function removeStaging(place: StagingPlace, s3: S3Access | undefined): Promise<void> {
   if (place.kind === 'file') {
-    await rm(place.temporary ? join(place.path, '..') : place.path, { force: true, recursive: place.temporary });
+    await (place.temp ? place.temp.remove() : rm(place.path, { force: true }));
     return;
   }
   const { DeleteObjectCommand } = await sdk();

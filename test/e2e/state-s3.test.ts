@@ -1,8 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/server.js';
-import { runCli, tempDir } from '../support/cli.js';
+import { logLines, runCli, tempDir } from '../support/cli.js';
 import { conditionalWrites } from '../support/conditional-s3.js';
 import { fixtureEmulator } from '../support/emulator.js';
 import { type LocalS3, startS3 } from '../support/s3.js';
@@ -80,14 +80,32 @@ describe('--state s3://', () => {
 
   it('the pod dies after the state update, before the put: the rerun (a new pod) finishes from what is on S3', async () => {
     expect((await night(night1, 'night1.csv', 'c1', 's3://state/c.sqlite')).code).toBe(0);
-    const killed = await night(night2, 'night2.csv', 'c2', 's3://state/c.sqlite', [], { AMP_PROFILE_EXPORT_KILL_AT: 'state-put' });
+    // A machine's temporary directory, shared by the killed run and the rerun (a cron host).
+    const tmp = tempDir('state-s3-tmp-');
+    const killed = await night(night2, 'night2.csv', 'c2', 's3://state/c.sqlite', [], { AMP_PROFILE_EXPORT_KILL_AT: 'state-put', TMPDIR: tmp });
     expect(killed.signal).toBe('SIGKILL');
+    // Its local copy of the state is left behind: nothing runs after a SIGKILL.
+    const left = readdirSync(tmp).filter((n) => n.startsWith('ape-state-'));
+    expect(left).toHaveLength(1);
+    expect(readdirSync(join(tmp, left[0]!))).toContain('state.sqlite');
     night2.resetStats();
     // The dead pod's lease stands until it expires; the new pod's operator knows it is gone.
-    const rerun = await night(night2, 'night2.csv', 'c2', 's3://state/c.sqlite', ['--take-over-lease']);
+    const rerun = await night(night2, 'night2.csv', 'c2', 's3://state/c.sqlite', ['--take-over-lease'], { TMPDIR: tmp });
     expect(rerun.code, rerun.stderr).toBe(0);
+    // The rerun removed the killed run's copy, and its own.
+    expect(readdirSync(tmp)).toEqual([]);
+    expect(logLines(rerun.stderr).find((l) => l['msg'] === 'removed 1 temporary directory left by runs that were killed')).toMatchObject({ removed: left });
     expect(night2.stats().requests).toBe(0);
     expect(await s3.get('state', 'c2.removed.csv')).toEqual(await s3.get('state', 'l2.removed.csv'));
     expect(await s3StateRows('c.sqlite')).toEqual(stateRows(path('l.sqlite')));
+  });
+
+  it('a state on S3 that cannot be used: exit 2, and its local copy is not left in the temporary directory', async () => {
+    await s3.put('state', 'junk.sqlite', 'not a SQLite database at all, just text');
+    const tmp = tempDir('state-s3-tmp-');
+    const r = await night(night1, 'night1.csv', 'j1', 's3://state/junk.sqlite', [], { TMPDIR: tmp });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/not a SQLite database, or a corrupt one/);
+    expect(readdirSync(tmp)).toEqual([]);
   });
 });

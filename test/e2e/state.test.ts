@@ -173,3 +173,19 @@ describe('one run at a time per state', () => {
     expect((await exportAt(1, 'night1.csv', 'lock-1.csv', ['--state', state])).code).toBe(0);
   });
 });
+
+describe('a run without a checkpoint stages in a temporary directory of its own', () => {
+  it('removed however the run ends: completed, or stopped by a refused key (exit 3)', async () => {
+    const tmp = tempDir('state-tmp-');
+    const state = join(dir, 'stdout.sqlite');
+    const toStdout = (env: Record<string, string>) =>
+      runCli(['export', '--input', join(dir, 'night1.csv'), '--output', '-', '--api-url', nights.get(1)!.url, ...FLAGS, '--state', state], { env: { TMPDIR: tmp, ...env } });
+    const refused = await toStdout({ AMPLITUDE_SECRET_KEY: 'wrong-key-123456' });
+    expect(refused.code, refused.stderr).toBe(3);
+    expect(readdirSync(tmp)).toEqual([]);
+    const done = await toStdout({});
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout.trim().split('\n')).toHaveLength(201);
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+});

@@ -14,7 +14,7 @@ export const LAYERS: Array<{ name: string; units: string[] }> = [
   { name: 'sides', units: ['sources/', 'sinks/', 'checkpoint/'] },
   { name: 'core', units: ['output/', 'pipeline/', 'progress/'] },
   { name: 'options', units: ['config.ts', 'flags.ts', 'jobfile.ts', 'export-options.ts', 'budget.ts'] },
-  { name: 'run', units: ['wiring/', 'state/', 'preflight/', 'claim/', 'report/', 'dryrun/', 'merge/', 'summary.ts', 'export.ts', 'dryrun.ts', 'merge.ts', 'demo.ts'] },
+  { name: 'run', units: ['wiring/', 'state/', 'preflight/', 'claim/', 'report/', 'dryrun/', 'merge/', 'summary.ts', 'export.ts', 'dryrun.ts', 'merge.ts', 'demo.ts', 'temp-dirs.ts'] },
   { name: 'command line', units: ['cli.ts'] },
 ];
 const SIDES = ['sources/', 'sinks/', 'checkpoint/'];
