@@ -179,6 +179,23 @@ describe('planRefresh (a real SQLite state)', () => {
     }
   });
 
+  it('an input that fails while the plan reads it: the error as it came, the state left usable', async () => {
+    const st = await stateWith('broken', [['a', 1]]);
+    try {
+      async function* breaks() {
+        yield* input(Array.from({ length: 250 }, (_, i) => `u${i}`));
+        throw new Error('the input object was replaced mid-read');
+      }
+      await expect(planRefresh(st, breaks(), { planned: 10, freshAfter: null, reset: false })).rejects.toThrow('the input object was replaced mid-read');
+      expect(st.db.inTransaction).toBe(false);
+      const plan = await planRefresh(st, input(['a', 'n1']), { planned: 1, freshAfter: null, reset: false });
+      expect(plan.counts).toEqual({ users: 2, never: 1, stale: 1 });
+      expect(plan.decide(row('n1', 3))).toBe('refresh');
+    } finally {
+      st.close();
+    }
+  });
+
   it('a temporary space too small for the plan: exit 5 with one line naming where, not the bare SQLite error', async () => {
     const st = await stateWith('full', [['a', 1]]);
     try {
