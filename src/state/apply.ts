@@ -26,6 +26,9 @@ export interface ApplyRun {
   leaving: (users: Iterable<Leaving>) => Promise<void>;
 }
 
+/** SQLite's page cache during the update, in KiB (the main database; half that for temporary tables). */
+const UPDATE_CACHE_KIB = 4096;
+
 /** Staged lines per batch between yields to the event loop (the staging file is read as a stream). */
 const BATCH = 5000;
 
@@ -47,6 +50,12 @@ const HAS_ROWS = 'r IS NOT NULL AND h IS NOT NULL';
  */
 export async function applyRun(state: StateDb, a: ApplyRun): Promise<number> {
   const db = state.db;
+  // The update walks the state once, in key order: a small cache does (the B-tree's interior
+  // pages are about 2 MB at a million users), and SQLite's sorts take their memory from it.
+  // With the run's 16 MiB caches this step made a run's peak RSS (192 to 194 MB against 177 to
+  // 179 for 100,000 users, the update no slower at 1,000,000).
+  db.pragma(`main.cache_size = -${UPDATE_CACHE_KIB}`);
+  db.pragma(`temp.cache_size = -${UPDATE_CACHE_KIB / 2}`);
   db.exec('BEGIN IMMEDIATE');
   try {
     db.exec(`DROP TABLE IF EXISTS temp.staged; DROP TABLE IF EXISTS temp.seen; DROP TABLE IF EXISTS temp.gone;
