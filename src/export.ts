@@ -11,7 +11,7 @@ import { backoffFromEnv, sleep } from './api/retry.js';
 import { checkedRoute } from './net/preflight.js';
 import type { Logger } from './log.js';
 import { outputLayout } from './output/layout.js';
-import { type Counts, type RequestCounts, zeroRequests } from './pipeline/counters.js';
+import { type Counts, type RequestCounts, zeroCounts, zeroRequests } from './pipeline/counters.js';
 import { makeFetchUser } from './pipeline/fetch.js';
 import { Health } from './pipeline/health.js';
 import { createLimiter } from './pipeline/limiter.js';
@@ -26,9 +26,9 @@ import { columnsUsed } from './wiring/columns.js';
 import { openCsvSource } from './sources/csv.js';
 import { openInput } from './sources/open.js';
 import { removedLayout } from './state/removed.js';
-import { plannedFetch, settledBy } from './state/refresh.js';
+import { PlanStopped, plannedFetch, type RefreshPlan, settledBy } from './state/refresh.js';
 import { storedRows } from './output/fetched-at.js';
-import { planNight, plannedUsers } from './wiring/night.js';
+import { planNight, recallNight } from './wiring/night.js';
 import { planRun } from './wiring/run-plan.js';
 import { checkResumeWithoutState } from './state/plan.js';
 import type { StateSession } from './state/session.js';
@@ -119,7 +119,12 @@ async function runWithState(cfg: ExportConfig, env: ExportEnv, { started, s3, in
     if (run.kind === 'finish-state') {
       // Killed during the state update: the staged results are all there; finish it.
       const layout = outputLayout(cfg, done.input.header, input.name);
-      await state!.recallNight(plannedUsers(cfg, input, layout), done.state!);
+      try {
+        await recallNight(cfg, state!, input, layout, done.state!, log, env.stop);
+      } catch (err) {
+        if (err instanceof PlanStopped) return { exitCode: ExitCode.sigterm, ended: 'stopped', counts: done.counts, requests, durationMs: performance.now() - started, outputBytes: done.outputBytes, errorsBytes: done.errorsBytes };
+        throw err;
+      }
       const removed = await state!.finish(s3, removedLayout(cfg, layout.rows.header()), cfg.s3.partSize, done.state, log);
       return { exitCode: done.counts.failed > 0 ? ExitCode.partial : ExitCode.ok, ended: 'complete', counts: { ...done.counts, removed }, requests, durationMs: performance.now() - started, outputBytes: done.outputBytes, errorsBytes: done.errorsBytes };
     }
@@ -149,7 +154,15 @@ async function runWithState(cfg: ExportConfig, env: ExportEnv, { started, s3, in
   const rows = layout.rows;
   // --refresh-budget/--max-age: who is asked tonight, decided before the first request, and
   // before any file is created (a plan that fails, a disk too full for it, leaves none).
-  const night = await planNight(cfg, state, input, layout, log);
+  let night: RefreshPlan | undefined;
+  try {
+    night = await planNight(cfg, state, input, layout, log, env.stop);
+  } catch (err) {
+    await limiter.stop();
+    // Stopped before the first request and before any file was opened: what a resumed run had is as it was.
+    if (err instanceof PlanStopped) return { exitCode: ExitCode.sigterm, ended: 'stopped', counts: from?.counts ?? zeroCounts(), requests, durationMs: performance.now() - started, outputBytes: from?.outputBytes ?? 0, errorsBytes: from?.errorsBytes ?? 0 };
+    throw err;
+  }
   const out = await openOutput(cfg, s3, from, env.stdout, rows.header());
   const errors = await openErrors(cfg, s3, from);
   const writer = from

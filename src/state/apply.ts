@@ -109,10 +109,11 @@ export async function applyRun(state: StateDb, a: ApplyRun): Promise<number> {
 
 /**
  * For the kill-safety tests: AMP_PROFILE_EXPORT_KILL_AT=<point> SIGKILLs the process there, so a test
- * can kill it at an exact instant of the final state update instead of hoping to hit it.
+ * can kill it at an exact instant (of the final state update, of the plan) instead of hoping to
+ * hit it. AMP_PROFILE_EXPORT_KILL_SIGNAL sends another signal instead (SIGTERM: an operator's stop).
  */
 export function killPoint(point: string): void {
-  if (process.env.AMP_PROFILE_EXPORT_KILL_AT === point) process.kill(process.pid, 'SIGKILL');
+  if (process.env.AMP_PROFILE_EXPORT_KILL_AT === point) process.kill(process.pid, (process.env.AMP_PROFILE_EXPORT_KILL_SIGNAL as NodeJS.Signals | undefined) ?? 'SIGKILL');
 }
 
 function setMeta(db: Database.Database, k: string, v: string): void {

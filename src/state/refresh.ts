@@ -1,6 +1,7 @@
 import type { UserOutcome } from '../pipeline/outcome.js';
 import { type RefreshCounts, type RefreshSplit, splitRefresh } from '../budget.js';
 import type { Statement } from 'better-sqlite3';
+import { killPoint } from './apply.js';
 import { bulkInsert } from './bulk.js';
 import type { StateDb } from './db.js';
 import { identityKey } from './delta.js';
@@ -32,6 +33,19 @@ export interface RefreshOptions {
   reset: boolean;
   /** A dry run only counts: the run's sequence (the carried rows in input order) is not built. */
   countOnly?: boolean;
+  /**
+   * A stop signal (SIGTERM, SIGINT): the plan ends with PlanStopped as soon as it sees it, while
+   * reading the input or between its SQL steps (a step itself runs to its end: about 2 s at a
+   * million users, the longest).
+   */
+  stop?: AbortSignal | undefined;
+}
+
+/** The plan was left unfinished on a stop signal: nothing was requested, nothing written. */
+export class PlanStopped extends Error {
+  constructor(readonly usersRead: number) {
+    super(`stopped while planning, after reading ${usersRead} users of the input`);
+  }
 }
 
 /** Rows of tonight's sequence read per query while the run walks the input. */
@@ -69,12 +83,22 @@ export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterab
   db.exec(`DROP TABLE IF EXISTS temp.read; DROP TABLE IF EXISTS temp.night; DROP TABLE IF EXISTS temp.seq;
     CREATE TEMP TABLE read (key TEXT NOT NULL, line INTEGER NOT NULL)`);
   const read = bulkInsert(db, 'temp.read', ['key', 'line']);
+  let usersRead = 0;
+  // A signal is handled between event-loop turns: the read's own (a chunk of the input at a
+  // time), and one given between the SQL steps, each of which runs whole.
+  const stopped = async () => {
+    if (!o.stop) return;
+    await new Promise((r) => setImmediate(r));
+    if (o.stop.aborted) throw new PlanStopped(usersRead);
+  };
   // One transaction for the whole read (nothing else uses the connection meanwhile): each key
   // goes to SQLite as it comes, a hundred a statement, and none waits in the heap (batches of
   // 10,000 held there survived the young generation's collections: 0.9 s of GC at a million).
   db.exec('BEGIN');
   try {
     for await (const u of users) {
+      if (o.stop?.aborted) throw new PlanStopped(usersRead);
+      if (++usersRead === 1) killPoint('plan-read');
       const k = identityKey(u);
       if (k !== '') read.add(k, u.line);
     }
@@ -91,6 +115,8 @@ export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterab
     INSERT INTO temp.night (key, line, at, fetched_at)
       SELECT g.key, g.line, g.at, ${fetchedAt} FROM (SELECT key, min(line) AS line, max(line) AS at FROM temp.read GROUP BY key) g ORDER BY g.key;
     DROP TABLE temp.read;`);
+  killPoint('plan-sorted');
+  await stopped();
 
   const cutoff = o.freshAfter ?? Number.MAX_SAFE_INTEGER;
   const [users_, never, stale] = db.prepare('SELECT count(*), coalesce(sum(fetched_at IS NULL), 0), coalesce(sum(fetched_at <= ?), 0) FROM temp.night').raw().get(cutoff) as [number, number, number];
@@ -107,6 +133,7 @@ export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterab
     lastStale ? `(n.fetched_at < ${int(lastStale[0])} OR (n.fetched_at = ${int(lastStale[0])} AND n.line <= ${int(lastStale[1])}))` : '0'
   }))`;
   const oldestCarried = db.prepare(`SELECT min(n.fetched_at) FROM temp.night n WHERE NOT ${REFRESH}`).pluck().get() as number | null;
+  await stopped();
   // Input order: the state's rows are read in key order (the state's own order) and sorted
   // once by line, instead of a random read per user.
   // --reset-state carries nothing: no row is read from the state.
@@ -117,6 +144,7 @@ export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterab
     : `iif(${ASK}, NULL, u.fetched_at), iif(${ASK}, NULL, u.rows), iif(${ASK}, u.hash, NULL) FROM temp.night n LEFT JOIN main.users u ON u.key = n.key`;
   db.exec(`CREATE TEMP TABLE seq (line INTEGER PRIMARY KEY, ask INTEGER NOT NULL, fetched_at INTEGER, rows TEXT, hash BLOB);
     ${o.countOnly ? '' : `INSERT INTO temp.seq (line, ask, fetched_at, rows, hash) SELECT n.line, ${ASK}, ${fromState} ORDER BY n.line;`}`);
+  await stopped();
 
   const night = db.prepare<[string], { at: number; refresh: number; fetched_at: number | null; rows: string | null }>(
     `SELECT n.at, ${REFRESH} AS refresh, u.fetched_at, u.rows FROM temp.night n LEFT JOIN main.users u ON u.key = n.key WHERE n.key = ?`,

@@ -1,11 +1,11 @@
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/server.js';
 import { logLines, runCli, startCli, tempDir } from '../support/cli.js';
 import { fixtureEmulator } from '../support/emulator.js';
 import { atProgress, killAndRerun } from '../support/kill-loop.js';
-import { stateRows, usersCsv } from '../support/state.js';
+import { stateMeta, stateRows, untimed, usersCsv } from '../support/state.js';
 
 /** README "Audiences larger than the quota": nights with a refresh budget against the emulator. */
 
@@ -251,5 +251,66 @@ describe('a planned night killed anywhere and rerun', () => {
       // The same state as the night that was not killed: the 5 refreshed, the 15 carried as they were.
       expect(stateRows(st), rerunFlags.join(' ') || 'no budget').toEqual(stateRows(path('commit-ref.sqlite')));
     }
+  });
+});
+
+describe('a stop signal while the night is planned', () => {
+  /**
+   * The input is read 256 KiB at a time, a turn of the event loop each: a stop signal sent at
+   * the first user is seen once what the streams hold is parsed (44,614 users here, every time).
+   */
+  const USERS = 80_000;
+  const hook = (point: string, signal: string) => ({ env: { AMP_PROFILE_EXPORT_KILL_AT: point, AMP_PROFILE_EXPORT_KILL_SIGNAL: signal } });
+  const planLines = (stderr: string) => logLines(stderr).filter((l) => String(l['msg']).startsWith("tonight's plan"));
+
+  it('stops the plan where it is (reading, or between its steps): exit 143/130, no request, yesterday\'s file untouched; the rerun makes the same file', async () => {
+    writeFileSync(path('stop.csv'), usersCsv(0, USERS));
+    const state = path('stop.sqlite');
+    const args = (out: string) => ['export', '--input', path('stop.csv'), '--output', path(out), '--api-url', emu.url, ...FLAGS, '--state', state, '--refresh-budget', '50', '--summary', path(`${out}.json`)];
+    writeFileSync(path('stop-out.csv'), 'yesterday\n');
+    for (const [point, signal, code] of [['plan-read', 'SIGTERM', 143], ['plan-sorted', 'SIGINT', 130]] as const) {
+      emu.resetStats();
+      const r = await runCli(args('stop-out.csv'), hook(point, signal));
+      expect(r.code, `${point}: ${r.stderr}`).toBe(code);
+      expect(emu.stats().requests, point).toBe(0);
+      // Stopped before the plan was made: no plan logged, and how far it read.
+      expect(planLines(r.stderr), point).toEqual([]);
+      const stopped = logLines(r.stderr).find((l) => String(l['msg']).startsWith('stopped while planning'));
+      if (point === 'plan-read') expect(stopped?.['usersRead'], 'stopped while reading the input').toBeLessThan(USERS);
+      else expect(stopped?.['usersRead']).toBe(USERS);
+      expect(readFileSync(path('stop-out.csv'), 'utf8'), point).toBe('yesterday\n');
+      expect(existsSync(path('stop-out.csv.checkpoint.json')), 'no checkpoint: the rerun starts afresh').toBe(false);
+      expect(JSON.parse(readFileSync(path('stop-out.csv.json'), 'utf8')), point).toMatchObject({ ended: 'stopped', exitCode: code, users: 0, requests: 0 });
+      expect(stateMeta(state)['last_run'], 'the state did not move on').toBeUndefined();
+    }
+    // The rerun plans the same night from the start: the file of a night that was never stopped.
+    const rerun = await runCli(args('stop-out.csv'));
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(planLines(rerun.stderr)).toHaveLength(1);
+    const ref = await runCli(args('stop-ref.csv').map((a) => (a === state ? path('stop-ref.sqlite') : a)));
+    expect(ref.code, ref.stderr).toBe(0);
+    expect(untimed(readFileSync(path('stop-out.csv'), 'utf8'))).toBe(untimed(readFileSync(path('stop-ref.csv'), 'utf8')));
+  });
+
+  it('a rerun finishing a killed state update stops too when told, and the next one finishes it', async () => {
+    writeFileSync(path('recall.csv'), usersCsv(0, USERS));
+    const st = path('recall.sqlite');
+    const args = (state: string, out: string) => ['export', '--input', path('recall.csv'), '--output', path(out), '--api-url', emu.url, ...FLAGS, '--state', state, '--refresh-budget', '50'];
+    const ref = await runCli(args(path('recall-ref.sqlite'), 'recall-ref.csv'));
+    expect(ref.code, ref.stderr).toBe(0);
+    const killed = await runCli(args(st, 'recall-out.csv'), { env: { AMP_PROFILE_EXPORT_KILL_AT: 'state-commit' } });
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    const before = stateMeta(st)['last_run'];
+    emu.resetStats();
+    // The rerun reads the night's users again before it finishes the update: SIGTERM there.
+    const stopped = await runCli(args(st, 'recall-out.csv'), hook('plan-read', 'SIGTERM'));
+    expect(stopped.code, stopped.stderr).toBe(143);
+    expect(logLines(stopped.stderr).find((l) => String(l['msg']).startsWith('stopped while planning'))?.['usersRead']).toBeLessThan(USERS);
+    expect(stateMeta(st)['last_run']).toBe(before);
+    const rerun = await runCli(args(st, 'recall-out.csv'));
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(emu.stats().requests).toBe(0);
+    // The state of the night that was never killed (fetch times aside).
+    expect(stateRows(st)).toEqual(stateRows(path('recall-ref.sqlite')));
   });
 });

@@ -8,7 +8,7 @@ import { buildConfig, type ExportArgs } from '../../src/config.js';
 import { exportDefaults } from '../../src/flags.js';
 import { sqliteWriteError, StateDb } from '../../src/state/db.js';
 import { ExitError } from '../../src/errors.js';
-import { planRefresh, plannedFetch } from '../../src/state/refresh.js';
+import { PlanStopped, planRefresh, plannedFetch } from '../../src/state/refresh.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ape-refresh-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -191,6 +191,30 @@ describe('planRefresh (a real SQLite state)', () => {
       const plan = await planRefresh(st, input(['a', 'n1']), { planned: 1, freshAfter: null, reset: false });
       expect(plan.counts).toEqual({ users: 2, never: 1, stale: 1 });
       expect(plan.decide(row('n1', 3))).toBe('refresh');
+    } finally {
+      st.close();
+    }
+  });
+
+  it('a stop signal while the plan reads: PlanStopped at the next user, how many were read, the state left usable', async () => {
+    const st = await stateWith('stopped', [['a', 1]]);
+    try {
+      const stop = new AbortController();
+      async function* stoppedAt250() {
+        let n = 0;
+        for await (const u of input(Array.from({ length: 1000 }, (_, i) => `u${i}`))) {
+          if (++n === 251) stop.abort('SIGTERM');
+          yield u;
+        }
+      }
+      const err = await planRefresh(st, stoppedAt250(), { planned: 10, freshAfter: null, reset: false, stop: stop.signal }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(PlanStopped);
+      expect((err as PlanStopped).usersRead).toBe(250);
+      expect(st.db.inTransaction).toBe(false);
+      // Already stopped before it starts: not a user read.
+      await expect(planRefresh(st, input(['a']), { planned: 1, freshAfter: null, reset: false, stop: stop.signal })).rejects.toMatchObject({ usersRead: 0 });
+      const plan = await planRefresh(st, input(['a', 'n1']), { planned: 1, freshAfter: null, reset: false, stop: new AbortController().signal });
+      expect(plan.counts).toEqual({ users: 2, never: 1, stale: 1 });
     } finally {
       st.close();
     }
