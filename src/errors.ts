@@ -56,6 +56,18 @@ export class ExitError extends Error {
   }
 }
 
+/**
+ * A stop signal (SIGTERM, SIGINT, SIGHUP) seen before the first request, while the state was
+ * fetched or the night planned: the run ends there with the signal's exit code, nothing
+ * requested and no output, errors file or checkpoint opened.
+ */
+export class StoppedEarly extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoppedEarly';
+  }
+}
+
 export const usageError = (message: string) => new ExitError('usage', message);
 export const inputError = (message: string) => new ExitError('input', message);
 export const outputError = (message: string) => new ExitError('output', message);

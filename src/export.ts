@@ -6,7 +6,7 @@ import { type Checkpoint, CHECKPOINT_VERSION } from './checkpoint/state.js';
 import { planStart } from './checkpoint/plan.js';
 import { checkRunFiles } from './preflight/check.js';
 import { type ExportConfig, locationName } from './config.js';
-import { describe, ExitCode, ExitError, outputError } from './errors.js';
+import { describe, ExitCode, ExitError, outputError, StoppedEarly } from './errors.js';
 import { backoffFromEnv, sleep } from './api/retry.js';
 import { checkedRoute } from './net/preflight.js';
 import type { Logger } from './log.js';
@@ -28,7 +28,7 @@ import { openInput } from './sources/open.js';
 import { removedLayout } from './state/removed.js';
 import { PlanStopped, plannedFetch, type RefreshPlan, settledBy } from './state/refresh.js';
 import { storedRows } from './output/fetched-at.js';
-import { planNight, recallNight } from './wiring/night.js';
+import { planNight, plannedUsers } from './wiring/night.js';
 import { planRun } from './wiring/run-plan.js';
 import { checkResumeWithoutState } from './state/plan.js';
 import type { StateSession } from './state/session.js';
@@ -85,7 +85,13 @@ export async function runExport(cfg: ExportConfig, env: ExportEnv): Promise<Expo
   // Before anything is written: a state that cannot be used is exit 2 with nothing touched.
   if (!cfg.state) checkResumeWithoutState(plan);
   // SQLite's native module only when asked, as ioredis for the shared limiter.
-  const state = cfg.state ? await (await import('./state/session.js')).StateSession.open(cfg, s3, plan, log) : null;
+  let state: StateSession | null;
+  try {
+    state = cfg.state ? await (await import('./state/session.js')).StateSession.open(cfg, s3, plan, log, env.stop) : null;
+  } catch (err) {
+    if (err instanceof StoppedEarly) return stoppedEarly(err, plan.kind === 'fresh' ? undefined : plan.from, started, log);
+    throw err;
+  }
   try {
     return await runWithState(cfg, env, { started, s3, input, store, saved, plan, job, state, claim, apiProxy });
   } finally {
@@ -120,9 +126,9 @@ async function runWithState(cfg: ExportConfig, env: ExportEnv, { started, s3, in
       // Killed during the state update: the staged results are all there; finish it.
       const layout = outputLayout(cfg, done.input.header, input.name);
       try {
-        await recallNight(cfg, state!, input, layout, done.state!, log, env.stop);
+        await state!.recallNight(plannedUsers(cfg, input, layout), done.state!, env.stop);
       } catch (err) {
-        if (err instanceof PlanStopped) return { exitCode: ExitCode.sigterm, ended: 'stopped', counts: done.counts, requests, durationMs: performance.now() - started, outputBytes: done.outputBytes, errorsBytes: done.errorsBytes };
+        if (err instanceof StoppedEarly) return stoppedEarly(err, done, started, log);
         throw err;
       }
       const removed = await state!.finish(s3, removedLayout(cfg, layout.rows.header()), cfg.s3.partSize, done.state, log);
@@ -159,8 +165,7 @@ async function runWithState(cfg: ExportConfig, env: ExportEnv, { started, s3, in
     night = await planNight(cfg, state, input, layout, log, env.stop);
   } catch (err) {
     await limiter.stop();
-    // Stopped before the first request and before any file was opened: what a resumed run had is as it was.
-    if (err instanceof PlanStopped) return { exitCode: ExitCode.sigterm, ended: 'stopped', counts: from?.counts ?? zeroCounts(), requests, durationMs: performance.now() - started, outputBytes: from?.outputBytes ?? 0, errorsBytes: from?.errorsBytes ?? 0 };
+    if (err instanceof StoppedEarly) return stoppedEarly(err, from, started, log);
     throw err;
   }
   const out = await openOutput(cfg, s3, from, env.stdout, rows.header());
@@ -305,6 +310,16 @@ async function runWithState(cfg: ExportConfig, env: ExportEnv, { started, s3, in
     result.exitCode = ExitCode.partial;
   }
   return result;
+}
+
+/**
+ * A stop signal before the first request (the state fetched, the night planned): logged, and
+ * the run ends with nothing requested and no file opened; the counts are the checkpoint's it
+ * would have resumed, as they were.
+ */
+function stoppedEarly(err: StoppedEarly, had: Pick<Checkpoint, 'counts' | 'outputBytes' | 'errorsBytes'> | undefined, started: number, log: Logger): ExportResult {
+  log.warn(err instanceof PlanStopped ? { usersRead: err.usersRead } : {}, `${err.message}: nothing was requested or written`);
+  return { exitCode: ExitCode.sigterm, ended: 'stopped', counts: had?.counts ?? zeroCounts(), requests: zeroRequests(), durationMs: performance.now() - started, outputBytes: had?.outputBytes ?? 0, errorsBytes: had?.errorsBytes ?? 0 };
 }
 
 /**

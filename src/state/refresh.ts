@@ -1,6 +1,7 @@
 import type { UserOutcome } from '../pipeline/outcome.js';
 import { type RefreshCounts, type RefreshSplit, splitRefresh } from '../budget.js';
 import type { Statement } from 'better-sqlite3';
+import { StoppedEarly } from '../errors.js';
 import { killPoint } from './apply.js';
 import { bulkInsert } from './bulk.js';
 import type { StateDb } from './db.js';
@@ -42,7 +43,7 @@ export interface RefreshOptions {
 }
 
 /** The plan was left unfinished on a stop signal: nothing was requested, nothing written. */
-export class PlanStopped extends Error {
+export class PlanStopped extends StoppedEarly {
   constructor(readonly usersRead: number) {
     super(`stopped while planning, after reading ${usersRead} users of the input`);
   }

@@ -6,7 +6,7 @@ import { GetObjectCommand, PutObjectCommand } from '../aws/s3-sdk.js';
 import { describeS3Error, isNotFound, s3Name, s3Status } from '../aws/errors.js';
 import type { S3Access } from '../aws/s3client.js';
 import type { S3Location } from '../aws/s3url.js';
-import { ExitError } from '../errors.js';
+import { ExitError, StoppedEarly } from '../errors.js';
 
 /**
  * A state on S3 is worked on as a local file: fetched at the start, put back when the run
@@ -14,12 +14,14 @@ import { ExitError } from '../errors.js';
  * there was none, that there still is none). Another run that moved it on in between makes
  * the put fail with 412 instead of losing its results.
  */
-export async function fetchState(s3: S3Access, loc: S3Location, localPath: string): Promise<string | null> {
+export async function fetchState(s3: S3Access, loc: S3Location, localPath: string, stop?: AbortSignal): Promise<string | null> {
   try {
-    const r = await s3.client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
-    await pipeline(r.Body as Readable, createWriteStream(localPath));
+    // A state of ten million users is gigabytes: a stop signal aborts the download.
+    const r = await s3.client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }), { abortSignal: stop });
+    await pipeline(r.Body as Readable, createWriteStream(localPath), { signal: stop });
     return r.ETag ?? null;
   } catch (err) {
+    if (stop?.aborted) throw new StoppedEarly(`stopped while fetching the state ${loc.url}`);
     if (isNotFound(err) && s3Name(err) !== 'NoSuchBucket') return null;
     throw new ExitError('output', `--state ${loc.url}: cannot read it: ${describeS3Error(err, loc.bucket)}`);
   }

@@ -53,7 +53,7 @@ export class StateSession {
   ) {}
 
   /** Refused with exit 2 before any request: a state that cannot be used, of another layout, or moved on under a resume. */
-  static async open(cfg: ExportConfig, s3: S3Access | undefined, start: StartPlan, log: Logger): Promise<StateSession> {
+  static async open(cfg: ExportConfig, s3: S3Access | undefined, start: StartPlan, log: Logger, stop?: AbortSignal): Promise<StateSession> {
     const opts = cfg.state!;
     // What runs killed on this machine left in its temporary directory (a state copy each).
     const swept = await sweepDeadTempDirs();
@@ -69,7 +69,8 @@ export class StateSession {
         remote = { loc, etag: null, dir };
         path = join(dir.path, 'state.sqlite');
         // The S3 code (and the AWS SDK) loads only for a state on S3.
-        remote.etag = await (await import('./s3.js')).fetchState(needS3(s3), loc, path);
+        killPoint('state-fetch');
+        remote.etag = await (await import('./s3.js')).fetchState(needS3(s3), loc, path, stop);
       }
       await checkRemovedWritable(opts.removedPath);
       db = await StateDb.open(path);

@@ -100,6 +100,25 @@ describe('--state s3://', () => {
     expect(await s3StateRows('c.sqlite')).toEqual(stateRows(path('l.sqlite')));
   });
 
+  it('a stop signal while the state is fetched: exit 143 at once, no request, no file opened, its local copy removed', async () => {
+    expect((await night(night1, 'night1.csv', 'd1', 's3://state/d.sqlite')).code).toBe(0);
+    const before = await s3.get('state', 'd.sqlite');
+    const tmp = tempDir('state-s3-tmp-');
+    night2.resetStats();
+    // SIGTERM as the download starts: the run does not wait for a state of gigabytes to arrive.
+    const r = await night(night2, 'night2.csv', 'd2', 's3://state/d.sqlite', [], { AMP_PROFILE_EXPORT_KILL_AT: 'state-fetch', AMP_PROFILE_EXPORT_KILL_SIGNAL: 'SIGTERM', TMPDIR: tmp });
+    expect(r.code, r.stderr).toBe(143);
+    expect(logLines(r.stderr).map((l) => l['msg'])).toContain('stopped while fetching the state s3://state/d.sqlite: nothing was requested or written');
+    expect(night2.stats().requests).toBe(0);
+    expect(readdirSync(tmp)).toEqual([]);
+    expect(readdirSync(dir)).not.toContain('d2.csv');
+    expect(await s3.get('state', 'd2.checkpoint.json')).toBeUndefined();
+    expect(await s3.get('state', 'd.sqlite')).toEqual(before);
+    const rerun = await night(night2, 'night2.csv', 'd2', 's3://state/d.sqlite', [], { TMPDIR: tmp });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(await s3StateRows('d.sqlite')).toEqual(stateRows(path('l.sqlite')));
+  });
+
   it('a state on S3 that cannot be used: exit 2, and its local copy is not left in the temporary directory', async () => {
     await s3.put('state', 'junk.sqlite', 'not a SQLite database at all, just text');
     const tmp = tempDir('state-s3-tmp-');
