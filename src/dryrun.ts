@@ -16,8 +16,8 @@ import { inShard } from './pipeline/shard.js';
 import { formatDuration } from './progress/format.js';
 import { checkRunFiles } from './preflight/check.js';
 import { columnsUsed } from './wiring/columns.js';
-import { openCsvSource } from './sources/csv.js';
-import { outputLayout } from './output/layout.js';
+import { oneByOne, openCsvSource } from './sources/csv.js';
+import { outputLayout, screened } from './output/layout.js';
 import { openInput } from './sources/open.js';
 import type { NightReport } from './dryrun/night.js';
 import { isoSecond } from './output/fetched-at.js';
@@ -97,7 +97,7 @@ export async function runDryRun(cfg: ExportConfig, env: DryRunEnv): Promise<numb
   // The same layout as a real run: a missing passthrough or email column is exit 2 here too,
   // and rows a preset cannot import are counted as unreadable, as the run will write them.
   const layout = outputLayout(cfg, source.header, input.name);
-  for await (const item of layout.screen ? layout.screen(source.rows) : source.rows) {
+  for await (const item of oneByOne(screened(source.batches, layout.screen))) {
     if (cfg.shard.count > 1 && !inShard(item, cfg.shard)) continue;
     if (item.kind === 'bad') {
       r.unreadable++;

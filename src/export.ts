@@ -10,7 +10,7 @@ import { describe, ExitCode, ExitError, outputError, StoppedEarly } from './erro
 import { backoffFromEnv, sleep } from './api/retry.js';
 import { checkedRoute } from './net/preflight.js';
 import type { Logger } from './log.js';
-import { outputLayout } from './output/layout.js';
+import { outputLayout, screened } from './output/layout.js';
 import { type Counts, type RequestCounts, zeroCounts, zeroRequests } from './pipeline/counters.js';
 import { makeFetchUser } from './pipeline/fetch.js';
 import { Health } from './pipeline/health.js';
@@ -249,7 +249,7 @@ async function runWithState(cfg: ExportConfig, env: ExportEnv, { started, s3, in
   let end: RunEnd;
   try {
     end = await runPipeline({
-      rows: layout.screen ? layout.screen(source.rows) : source.rows,
+      batches: screened(source.batches, layout.screen),
       fetchUser,
       writer,
       concurrency: cfg.concurrency,

@@ -30,7 +30,7 @@ export interface OutputLayout {
    * Turns input rows a preset cannot import (no identifier) into unusable rows before any
    * request is spent on them: they go to the errors file with a reason, and count as skipped.
    */
-  screen?: ((items: AsyncIterable<SourceItem>) => AsyncIterable<SourceItem>) | undefined;
+  screen?: ((items: SourceItem[]) => SourceItem[]) | undefined;
 }
 
 /**
@@ -91,13 +91,15 @@ function emailProblem(email: string, column: string, preset: string): string | n
   return null;
 }
 
-async function* screen(items: AsyncIterable<SourceItem>, why: (u: UserRow) => string | null): AsyncGenerator<SourceItem> {
-  for await (const item of items) {
+/** The source's batches through a layout's screen (none: as they come). */
+export async function* screened(batches: AsyncIterable<SourceItem[]>, screen: OutputLayout['screen']): AsyncGenerator<SourceItem[]> {
+  for await (const b of batches) yield screen ? screen(b) : b;
+}
+
+/** A batch of the source's rows, those the preset cannot import turned unusable. */
+function screen(items: SourceItem[], why: (u: UserRow) => string | null): SourceItem[] {
+  return items.map((item) => {
     const reason = item.kind === 'user' ? why(item) : null;
-    if (item.kind === 'user' && reason) {
-      yield { kind: 'bad', line: item.line, user_id: item.user_id, device_id: item.device_id, reason, end: item.end, endFeeds: item.endFeeds };
-    } else {
-      yield item;
-    }
-  }
+    return item.kind === 'user' && reason ? { kind: 'bad', line: item.line, user_id: item.user_id, device_id: item.device_id, reason, end: item.end, endFeeds: item.endFeeds } : item;
+  });
 }

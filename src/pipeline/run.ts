@@ -6,7 +6,8 @@ import type { UserOutcome } from './outcome.js';
 import type { OrderedWriter } from './writer.js';
 
 export interface RunParts {
-  rows: AsyncIterable<SourceItem>;
+  /** The input's rows, a batch at a time (a chunk of the input each). */
+  batches: AsyncIterable<SourceItem[]>;
   fetchUser: (row: UserRow, signal: AbortSignal) => Promise<UserOutcome>;
   writer: OrderedWriter;
   /** Requests in flight at most. */
@@ -66,31 +67,33 @@ export async function runPipeline(p: RunParts): Promise<RunEnd> {
 
   let seq = 0;
   try {
-    const it = p.rows[Symbol.asyncIterator]();
-    while (!stopped()) {
+    const it = p.batches[Symbol.asyncIterator]();
+    read: while (!stopped()) {
       const next = await read(it.next());
       if (!next || next.done) break;
-      const item = next.value;
-      if (p.skipThroughLine !== undefined && item.line <= p.skipThroughLine) continue;
-      if (p.keep && !p.keep(item)) continue;
-      const s = seq++;
-      const known = item.kind === 'user' ? p.settled?.(item) : undefined;
-      if (item.kind === 'bad') {
-        p.writer.put(s, item, null);
-      } else if (known) {
-        p.writer.put(s, item, known);
-      } else {
-        void queue.add(async () => {
-          try {
-            p.writer.put(s, item, await p.fetchUser(item, inflight.signal));
-          } catch (err) {
-            if (!inflight.signal.aborted) fail(err as Error);
-          }
-        });
+      for (const item of next.value) {
+        if (stopped()) break read;
+        if (p.skipThroughLine !== undefined && item.line <= p.skipThroughLine) continue;
+        if (p.keep && !p.keep(item)) continue;
+        const s = seq++;
+        const known = item.kind === 'user' ? p.settled?.(item) : undefined;
+        if (item.kind === 'bad') {
+          p.writer.put(s, item, null);
+        } else if (known) {
+          p.writer.put(s, item, known);
+        } else {
+          void queue.add(async () => {
+            try {
+              p.writer.put(s, item, await p.fetchUser(item, inflight.signal));
+            } catch (err) {
+              if (!inflight.signal.aborted) fail(err as Error);
+            }
+          });
+        }
+        // Waits only when there is something to wait for: most rows of a planned night need neither.
+        if (queue.size >= p.concurrency) await raceAbort(queue.onSizeLessThan(p.concurrency), interrupt);
+        if (seq - p.writer.written >= maxBacklog || p.writer.failed) await raceAbort(p.writer.room(seq, maxBacklog), interrupt);
       }
-      // Waits only when there is something to wait for: most rows of a planned night need neither.
-      if (queue.size >= p.concurrency) await raceAbort(queue.onSizeLessThan(p.concurrency), interrupt);
-      if (seq - p.writer.written >= maxBacklog || p.writer.failed) await raceAbort(p.writer.room(seq, maxBacklog), interrupt);
     }
     if (!stopped()) void it.return?.();
   } catch (err) {

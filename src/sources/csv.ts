@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ExitError, inputError } from '../errors.js';
 import { keptColumns, MAX_COLUMNS, project } from './columns.js';
-import { readRecords } from './records.js';
+import { type CsvRecord, readRecords, type Unreadable } from './records.js';
 
 /** An input row with an id: one request. */
 export interface UserRow {
@@ -62,6 +62,11 @@ export interface UserSource {
   /** Byte offset just past the header record, and the line feeds before it. */
   headerEnd: number;
   headerFeeds: number;
+  /**
+   * The rows, a batch at a time (what one chunk of the input held): what the run and the plan
+   * read, with no await per row. `rows` is the same one by one; read one of the two.
+   */
+  batches: AsyncIterable<SourceItem[]>;
   rows: AsyncIterable<SourceItem>;
 }
 
@@ -99,10 +104,14 @@ export async function openCsvSource(stream: Readable, opts: CsvSourceOptions): P
   let header: string[];
   let headerEnd = resume?.offset ?? 0;
   let headerFeeds = resume?.linesBefore ?? 0;
+  // Records read with the header, for the rows.
+  let ahead: Array<CsvRecord | Unreadable> = [];
   if (resume) {
     header = resume.columns || !kept ? resume.header : project(resume.header, kept);
   } else {
-    const first = await next(records, name);
+    const batch = await next(records, name);
+    const first = batch?.[0];
+    ahead = batch?.slice(1) ?? [];
     if (!first) throw inputError(`${name}: the file is empty (a header row with ${opts.userIdColumn} or ${opts.deviceIdColumn} is needed)`);
     if (first.kind === 'unreadable') {
       void records.return(undefined);
@@ -127,33 +136,35 @@ export async function openCsvSource(stream: Readable, opts: CsvSourceOptions): P
     if (at.length > 1) opts.warn?.({ column, positions: at }, `the header names ${column} ${at.length} times: using the first (column ${at[0]})`);
   }
 
-  async function* rows(): AsyncGenerator<SourceItem> {
+  const item = (r: CsvRecord | Unreadable): SourceItem => {
+    if (r.kind === 'unreadable') return { kind: 'bad', line: r.line, user_id: '', device_id: '', reason: r.reason, end: r.end, endFeeds: r.endFeeds };
+    const { fields, line, end, endFeeds } = r;
+    const user_id = (userIdx >= 0 ? fields[userIdx] : undefined)?.trim() ?? '';
+    const device_id = (deviceIdx >= 0 ? fields[deviceIdx] : undefined)?.trim() ?? '';
+    const nulAt = fields.findIndex((f) => f.includes('\0'));
+    const problem =
+      nulAt >= 0
+        ? `NUL byte in ${header[nulAt] || `column ${(columns ? columns[nulAt]! : nulAt) + 1}`} (binary data in a text file)`
+        : !user_id && !device_id
+          ? `no ${opts.userIdColumn} or ${opts.deviceIdColumn}`
+          : (idProblem(user_id) ?? idProblem(device_id));
+    // U+FFFD in the errors file: a NUL there would make it refused as binary when rerun.
+    if (problem) return { kind: 'bad', line, user_id: user_id.replaceAll('\0', '\uFFFD'), device_id: device_id.replaceAll('\0', '\uFFFD'), reason: problem, end, endFeeds };
+    return { kind: 'user', line, user_id, device_id, fields, end, endFeeds };
+  };
+
+  async function* batches(): AsyncGenerator<SourceItem[]> {
     let users = 0;
     try {
-      for (;;) {
-        const r = await next(records, name);
-        if (!r) break;
-        if (r.kind === 'unreadable') {
-          yield { kind: 'bad', line: r.line, user_id: '', device_id: '', reason: r.reason, end: r.end, endFeeds: r.endFeeds };
-          continue;
+      for (let batch = ahead; ; ) {
+        if (batch.length > 0) {
+          const items = batch.map(item);
+          for (const i of items) if (i.kind === 'user') users++;
+          yield items;
         }
-        const { fields, line, end, endFeeds } = r;
-        const user_id = (userIdx >= 0 ? fields[userIdx] : undefined)?.trim() ?? '';
-        const device_id = (deviceIdx >= 0 ? fields[deviceIdx] : undefined)?.trim() ?? '';
-        const nulAt = fields.findIndex((f) => f.includes('\0'));
-        const problem =
-          nulAt >= 0
-            ? `NUL byte in ${header[nulAt] || `column ${(columns ? columns[nulAt]! : nulAt) + 1}`} (binary data in a text file)`
-            : !user_id && !device_id
-              ? `no ${opts.userIdColumn} or ${opts.deviceIdColumn}`
-              : (idProblem(user_id) ?? idProblem(device_id));
-        if (problem) {
-          // U+FFFD in the errors file: a NUL there would make it refused as binary when rerun.
-          yield { kind: 'bad', line, user_id: user_id.replaceAll('\0', '\uFFFD'), device_id: device_id.replaceAll('\0', '\uFFFD'), reason: problem, end, endFeeds };
-        } else {
-          users++;
-          yield { kind: 'user', line, user_id, device_id, fields, end, endFeeds };
-        }
+        const more = await next(records, name);
+        if (!more) break;
+        batch = more;
       }
     } finally {
       // Stops the reads and closes the file when the pipeline stops early.
@@ -161,7 +172,13 @@ export async function openCsvSource(stream: Readable, opts: CsvSourceOptions): P
     }
     if (!resume && users === 0) opts.warn?.({ input: name }, 'no users in the input');
   }
-  return { header, columns, headerEnd, headerFeeds, rows: rows() };
+  const inBatches = batches();
+  return { header, columns, headerEnd, headerFeeds, batches: inBatches, rows: oneByOne(inBatches) };
+}
+
+/** Batches one item at a time. */
+export async function* oneByOne<T>(batches: AsyncIterable<T[]>): AsyncGenerator<T> {
+  for await (const b of batches) yield* b;
 }
 
 function tooWide(name: string, width: number): ExitError {

@@ -71,7 +71,7 @@ type SeqRow = [line: number, ask: number, fetchedAt: number | null, rows: string
  * user, its carried rows included, is sorted once into `temp.seq` in input order, which
  * `decide` then reads in step with the run, a batch at a time.
  */
-export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterable<Row>, o: RefreshOptions): Promise<RefreshPlan> {
+export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterable<Row[]>, o: RefreshOptions): Promise<RefreshPlan> {
   const db = state.db;
   // Keys are appended as read, then sorted once into the keyed table: inserting a million keys
   // in input (random) order into a B-tree cost ~8 s more than this (bench/refresh.ts).
@@ -97,11 +97,14 @@ export async function planRefresh(state: Pick<StateDb, 'db'>, users: AsyncIterab
   // 10,000 held there survived the young generation's collections: 0.9 s of GC at a million).
   db.exec('BEGIN');
   try {
-    for await (const u of users) {
+    for await (const batch of users) {
       if (o.stop?.aborted) throw new PlanStopped(usersRead);
-      if (++usersRead === 1) killPoint('plan-read');
-      const k = identityKey(u);
-      if (k !== '') read.add(k, u.line);
+      if (usersRead === 0) killPoint('plan-read');
+      for (const u of batch) {
+        const k = identityKey(u);
+        if (k !== '') read.add(k, u.line);
+      }
+      usersRead += batch.length;
     }
     read.flush();
     db.exec('COMMIT');

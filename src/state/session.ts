@@ -110,7 +110,7 @@ export class StateSession {
    * Tonight's plan from the input's users and the state (state/refresh.ts). --reset-state plans
    * as if the state were empty: every user is never-fetched.
    */
-  async planNight(users: AsyncIterable<{ user_id: string; device_id: string; line: number }>, stop?: AbortSignal): Promise<RefreshPlan> {
+  async planNight(users: AsyncIterable<Array<{ user_id: string; device_id: string; line: number }>>, stop?: AbortSignal): Promise<RefreshPlan> {
     const p = this.plan;
     if (p.kind !== 'run') throw new Error('no state run in progress');
     const night = await planRefresh(this.db, users, {
@@ -129,7 +129,7 @@ export class StateSession {
    * count here, not who was refreshed: planned without a budget. The checkpoint says whether
    * the night was planned, whatever this rerun's options.
    */
-  async recallNight(users: AsyncIterable<{ user_id: string; device_id: string; line: number }>, from: CheckpointState, stop?: AbortSignal): Promise<void> {
+  async recallNight(users: AsyncIterable<Array<{ user_id: string; device_id: string; line: number }>>, from: CheckpointState, stop?: AbortSignal): Promise<void> {
     if (!from.refresh || this.night) return;
     this.night = await planRefresh(this.db, users, { planned: null, freshAfter: null, reset: this.opts.reset, countOnly: true, stop }).catch((err: unknown) =>
       Promise.reject(sqliteWriteError(err, "reading the night's users again", this.db.path)),

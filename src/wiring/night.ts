@@ -1,9 +1,9 @@
 import type { ExportConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import type { OutputLayout } from '../output/layout.js';
+import { type OutputLayout, screened } from '../output/layout.js';
 import { isoSecond } from '../output/fetched-at.js';
 import { inShard } from '../pipeline/shard.js';
-import { openCsvSource, type SourceItem, type UserRow } from '../sources/csv.js';
+import { openCsvSource, type UserRow } from '../sources/csv.js';
 import type { OpenedInput } from '../sources/open.js';
 import type { RefreshPlan } from '../state/refresh.js';
 import type { StateSession } from '../state/session.js';
@@ -13,18 +13,16 @@ import { columnsUsed } from './columns.js';
  * The users a night plans over: the whole input read once from the start, as the run reads it
  * (the same columns, the same rows a preset refuses, this process's shard), before any request.
  */
-export async function* plannedUsers(cfg: ExportConfig, input: Pick<OpenedInput, 'stream' | 'name'>, layout: OutputLayout): AsyncGenerator<UserRow> {
+export async function* plannedUsers(cfg: ExportConfig, input: Pick<OpenedInput, 'stream' | 'name'>, layout: OutputLayout): AsyncGenerator<UserRow[]> {
   const source = await openCsvSource(input.stream(0), {
     userIdColumn: cfg.userIdColumn,
     deviceIdColumn: cfg.deviceIdColumn,
     name: input.name,
     columns: columnsUsed(cfg),
   });
-  const items: AsyncIterable<SourceItem> = layout.screen ? layout.screen(source.rows) : source.rows;
-  for await (const item of items) {
-    if (item.kind !== 'user') continue;
-    if (cfg.shard.count > 1 && !inShard(item, cfg.shard)) continue;
-    yield item;
+  for await (const batch of screened(source.batches, layout.screen)) {
+    const users = batch.filter((item): item is UserRow => item.kind === 'user' && (cfg.shard.count === 1 || inShard(item, cfg.shard)));
+    if (users.length > 0) yield users;
   }
 }
 

@@ -287,11 +287,7 @@ describe('outputLayout: what the input header must have', () => {
     const items: SourceItem[] = [row('u1'), row('', 'a@b.c'), row('u3', 'Doe, Jane <jane@x.com>'), row('u4', '')];
     const run = async (flags: string[]) => {
       const layout = outputLayout(await cfgFor(flags), HEADER, 'users.csv');
-      const out: SourceItem[] = [];
-      for await (const it of layout.screen!((async function* () {
-        yield* items;
-      })())) out.push(it);
-      return out.map((it) => (it.kind === 'bad' ? it.reason : 'user'));
+      return layout.screen!(items).map((it) => (it.kind === 'bad' ? it.reason : 'user'));
     };
     expect(await run(['--preset', 'braze'])).toEqual(['user', 'no user_id: braze imports users by external_id', 'user', 'user']);
     expect(await run(['--preset', 'klaviyo'])).toEqual(['user', 'user', 'email is not a plain address (local@domain): klaviyo would refuse it', 'no email: klaviyo imports users by email']);

@@ -83,8 +83,10 @@ async function stateWith(name: string, users: Array<[string, number]>) {
   return st;
 }
 
+/** Users `ids` on lines 2, 3, …, in batches of 50 (the source's batches: a chunk of the input each). */
 async function* input(ids: string[]) {
-  for (const [i, id] of ids.entries()) yield { user_id: id, device_id: '', line: i + 2 };
+  const rows = ids.map((id, i) => ({ user_id: id, device_id: '', line: i + 2 }));
+  for (let i = 0; i < rows.length; i += 50) yield rows.slice(i, i + 50);
 }
 
 const row = (id: string, line: number) => ({ user_id: id, device_id: '', line });
@@ -196,15 +198,16 @@ describe('planRefresh (a real SQLite state)', () => {
     }
   });
 
-  it('a stop signal while the plan reads: PlanStopped at the next user, how many were read, the state left usable', async () => {
+  it('a stop signal while the plan reads: PlanStopped at the next batch, how many were read, the state left usable', async () => {
     const st = await stateWith('stopped', [['a', 1]]);
     try {
       const stop = new AbortController();
       async function* stoppedAt250() {
         let n = 0;
-        for await (const u of input(Array.from({ length: 1000 }, (_, i) => `u${i}`))) {
-          if (++n === 251) stop.abort('SIGTERM');
-          yield u;
+        for await (const batch of input(Array.from({ length: 1000 }, (_, i) => `u${i}`))) {
+          if (n === 250) stop.abort('SIGTERM');
+          n += batch.length;
+          yield batch;
         }
       }
       const err = await planRefresh(st, stoppedAt250(), { planned: 10, freshAfter: null, reset: false, stop: stop.signal }).then(() => undefined, (e: unknown) => e);
