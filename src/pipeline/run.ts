@@ -6,7 +6,7 @@ import type { UserOutcome } from './outcome.js';
 import type { OrderedWriter } from './writer.js';
 
 export interface RunParts {
-  /** The input's rows, a batch at a time (a chunk of the input each). */
+  /** The input's rows, a batch at a time (up to 256: what the reader found parsed, sources/records.ts). */
   batches: AsyncIterable<SourceItem[]>;
   fetchUser: (row: UserRow, signal: AbortSignal) => Promise<UserOutcome>;
   writer: OrderedWriter;

@@ -63,8 +63,8 @@ export interface UserSource {
   headerEnd: number;
   headerFeeds: number;
   /**
-   * The rows, a batch at a time (what one chunk of the input held): what the run and the plan
-   * read, with no await per row. `rows` is the same one by one; read one of the two.
+   * The rows, a batch at a time (up to 256, parsed from the same chunk of the input): what the
+   * run and the plan read, with no await per row. `rows` is the same one by one; read one of the two.
    */
   batches: AsyncIterable<SourceItem[]>;
   rows: AsyncIterable<SourceItem>;

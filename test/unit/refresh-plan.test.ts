@@ -83,7 +83,7 @@ async function stateWith(name: string, users: Array<[string, number]>) {
   return st;
 }
 
-/** Users `ids` on lines 2, 3, …, in batches of 50 (the source's batches: a chunk of the input each). */
+/** Users `ids` on lines 2, 3, …, in batches of 50, as the source hands them over. */
 async function* input(ids: string[]) {
   const rows = ids.map((id, i) => ({ user_id: id, device_id: '', line: i + 2 }));
   for (let i = 0; i < rows.length; i += 50) yield rows.slice(i, i + 50);
