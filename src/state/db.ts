@@ -15,6 +15,26 @@ const CACHE_KIB = 16 * 1024;
 
 const refused = (msg: string) => new ExitError('checkpoint', msg);
 
+/**
+ * A query still being read on a connection (a planned night's sequence, read in step with the
+ * run). better-sqlite3 refuses to write, prepare or close while one is open: endReader ends it
+ * first.
+ */
+const readers = new WeakMap<Database.Database, () => void>();
+
+/** `end` ends the query being read on `db` (one at a time: a previous one is ended now). */
+export function holdReader(db: Database.Database, end: () => void): void {
+  endReader(db);
+  readers.set(db, end);
+}
+
+/** Ends the query being read on `db`, if any: before the connection is written or closed. */
+export function endReader(db: Database.Database): void {
+  const end = readers.get(db);
+  readers.delete(db);
+  end?.();
+}
+
 export interface StateMeta {
   layout: StateLayout | null;
   /** The run whose results the state holds; null before the first completed run. */
@@ -92,6 +112,7 @@ export class StateDb {
   }
 
   close(): void {
+    endReader(this.db);
     if (this.db.open) this.db.close();
   }
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/server.js';
 import { logLines, runCli, startCli, tempDir } from '../support/cli.js';
 import { fixtureEmulator } from '../support/emulator.js';
-import { atProgress, killAndRerun } from '../support/kill-loop.js';
+import { atProgress, killAndRerun, until } from '../support/kill-loop.js';
 import { stateMeta, stateRows, untimed, usersCsv } from '../support/state.js';
 
 /** README "Audiences larger than the quota": nights with a refresh budget against the emulator. */
@@ -222,6 +222,31 @@ describe('a planned night killed anywhere and rerun', () => {
     expect(mask(killed), schedule).toBe(mask(readFileSync(path('ref.csv'), 'utf8')));
     expect(logLines(last.stderr).at(-1)).toMatchObject({ refreshed: 95, carried: 105, not_fetched: 0 });
   }, 120_000);
+
+  it('stopped mid-run (SIGTERM): exit 143 with the plan still being read, and the rerun resumes it to the same file', async () => {
+    writeFileSync(path('term.csv'), usersCsv(0, 200));
+    const base = path('term-base.sqlite');
+    expect((await night('term.csv', 'term-base.csv', ['--state', base, '--refresh-budget', '150'])).code).toBe(0);
+    await nextSecond();
+    copyFileSync(base, path('term-ref.sqlite'));
+    const ref = await night('term.csv', 'term-ref.csv', ['--state', path('term-ref.sqlite'), '--refresh-budget', '100']);
+    expect(ref.code, ref.stderr).toBe(0);
+    copyFileSync(base, path('term.sqlite'));
+    emu.resetStats();
+    const args = ['export', '--input', path('term.csv'), '--output', path('term.csv.out'), '--api-url', emu.url, ...FLAGS, '--state', path('term.sqlite'), '--refresh-budget', '100', '--summary', path('term.json')];
+    // The run reads its plan's rows in step from an open SQLite query: the stop closes the state with it open.
+    const run = startCli([...args, '--rate-limit', '40', '--rate-interval', '1', '--concurrency', '4']);
+    await until(() => emu.stats().requests >= 10, () => run.child.exitCode === null);
+    run.child.kill('SIGTERM');
+    const stopped = await run.done;
+    expect(stopped.code, stopped.stderr).toBe(143);
+    expect(stopped.stderr).not.toMatch(/\n\s+at /);
+    expect(JSON.parse(readFileSync(path('term.json'), 'utf8'))).toMatchObject({ ended: 'stopped', exitCode: 143 });
+    expect(stateMeta(path('term.sqlite'))['last_run'], 'the state did not move on').toBe(stateMeta(base)['last_run']);
+    const rerun = await runCli(args);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(untimed(readFileSync(path('term.csv.out'), 'utf8'))).toBe(untimed(readFileSync(path('term-ref.csv'), 'utf8')));
+  });
 
   it('killed during its state update: a rerun, with or without the budget, finishes it and keeps the carried users', async () => {
     writeFileSync(path('commit-all.csv'), usersCsv(0, 22));

@@ -143,7 +143,7 @@ describe('planRefresh (a real SQLite state)', () => {
     }
   });
 
-  it('walked in input order (the run reads its plan a batch at a time), it answers as asked line by line in any order', async () => {
+  it('walked in input order (the run reads its plan in step), it answers as asked line by line in any order', async () => {
     // 2,500 users over several batches of the plan's reads: fetched at 1..7, every fifth never,
     // some listed two or three times, a budget that reaches part of them.
     const known: Array<[string, number]> = [];
