@@ -102,11 +102,15 @@ describe('answers that are not retried', () => {
   it('a refused key stops at once with exit 3 and the API reason, marking no user', async () => {
     emu.resetStats();
     const out = join(dir, 'badkey.csv');
+    writeFileSync(out, reference); // last night's file at the same path
     const r = await exportTo(out, [], { AMPLITUDE_SECRET_KEY: 'wrong-key-123456' });
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/amp-profile-export: the API refused the secret key \(401 Invalid Api-Key\)/);
     expect(emu.stats().requests).toBeLessThanOrEqual(16); // what was in flight, not the whole input
     expect(existsSync(`${out}.errors.csv`)).toBe(false);
+    // What README guarantee 11 warns of: the file is written in place, so a night stopped at its
+    // first request leaves just the header where last night's rows were (import after exit 0 or 4).
+    expect(readFileSync(out, 'utf8')).toBe(`${reference.split('\n')[0]}\n`);
   });
 
   it('a key rotated mid-run: exit 3, then the rerun with the new key resumes to the same output', async () => {
