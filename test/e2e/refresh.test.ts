@@ -182,6 +182,56 @@ describe('--refresh-budget over consecutive nights', () => {
   });
 });
 
+describe('sharded planned nights', () => {
+  it('each shard plans its own users with its own state; a duration budget is its share of the rate limit', async () => {
+    const N = 24;
+    const all = Array.from({ length: N }, (_, i) => `user-${i}`);
+    writeFileSync(path('sharded.csv'), usersCsv(0, N));
+    const shardNight = (i: number, n: number, extra: string[] = []) =>
+      night('sharded.csv', `sharded-${i}-n${n}.csv`, ['--shard', `${i}/2`, '--state', path('sharded-{shard}.sqlite'), '--summary', path(`sharded-${i}-n${n}.json`), ...extra]);
+    const mine: string[][] = [];
+    for (const n of [1, 2]) {
+      emu.resetStats();
+      await nextSecond();
+      // The two shards side by side, as two pods of one CronJob.
+      const rs = await Promise.all([0, 1].map((i) => shardNight(i, n, ['--refresh-budget', '2'])));
+      for (const r of rs) expect(r.code, r.stderr).toBe(0);
+      const rows = [0, 1].map((i) => cells(readFileSync(path(`sharded-${i}-n${n}.csv`), 'utf8')));
+      if (n === 1) {
+        // Each shard's file holds its own users, in input order; together, every user once.
+        for (const r of rows) mine.push(r.map((c) => c[0]!));
+        expect([...mine[0]!, ...mine[1]!].sort()).toEqual([...all].sort());
+        for (const m of mine) expect(m).toEqual(all.filter((u) => m.includes(u)));
+        expect(Math.min(mine[0]!.length, mine[1]!.length)).toBeGreaterThanOrEqual(8);
+      }
+      // Each shard refreshed its own next two never-fetched users, in input order, and carried
+      // the ones it refreshed the night before: two requests a shard, four in all.
+      const expected = mine.flatMap((m) => m.slice(2 * (n - 1), 2 * n));
+      expect(asked().sort()).toEqual([...expected].sort());
+      expect(emu.stats().requests).toBe(4);
+      for (const i of [0, 1]) {
+        const m = mine[i]!;
+        expect(rows[i]!.map((c) => c[0])).toEqual(m);
+        // Refreshed tonight, carried from an earlier night (its older fetch time), or not fetched.
+        const tonight = rows[i]![2 * (n - 1)]![1]!;
+        const age = (at: string) => (at === '' ? 'none' : at === tonight ? 'tonight' : at < tonight ? 'earlier' : 'later');
+        expect(rows[i]!.map((c) => `${age(c[1]!)} ${c[2]}`)).toEqual(m.map((_, k) => (k < 2 * (n - 1) ? 'earlier ok' : k < 2 * n ? 'tonight ok' : 'none not_fetched')));
+        expect(JSON.parse(readFileSync(path(`sharded-${i}-n${n}.json`), 'utf8'))).toMatchObject({ users: m.length, refreshed: 2, carried: 2 * (n - 1), not_fetched: m.length - 2 * n });
+        // Its state holds its own users only: the other shard's are neither in it nor reported gone.
+        expect(stateRows(path(`sharded-${i}.sqlite`)).map((r) => r.key)).toEqual(m.slice(0, 2 * n).map((u) => `u:${u}`).sort());
+      }
+    }
+    // A duration is the requests the rate limit allows in it, shared by the shards: 4 a minute
+    // for one minute is 2 requests for each of two shards (4 for a single process).
+    const dry = await shardNight(1, 3, ['--refresh-budget', '1m', '--rate-limit', '4', '--rate-interval', '60', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/refreshed +2 users \(2 never fetched, 0 least recently fetched\)/);
+    expect(dry.stdout).toMatch(/carried +4 users/);
+    expect(dry.stdout).toMatch(new RegExp(`not fetched +${mine[1]!.length - 6} users`));
+    expect(emu.stats().requests).toBe(4);
+  });
+});
+
 describe('a planned night killed anywhere and rerun', () => {
   it('resumes the same plan: the same users asked, no more requests than the budget bar what was in flight, byte-identical output', async () => {
     const USERS = 200;
