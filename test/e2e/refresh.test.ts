@@ -42,7 +42,7 @@ describe('--refresh-budget over consecutive nights', () => {
     for (let n = 1; n <= 8; n++) {
       emu.resetStats();
       await nextSecond();
-      const r = await night('ten.csv', `night-${n}.csv`, ['--state', state, '--refresh-budget', String(B), '--summary', path(`night-${n}.json`)]);
+      const r = await night('ten.csv', `night-${n}.csv`, ['--state', state, '--refresh-budget', String(B), '--summary', path(`night-${n}.json`), '--metrics-file', path(`night-${n}.prom`)]);
       expect(r.code, r.stderr).toBe(0);
       const refreshed = asked().sort();
       expect(emu.stats().requests, `night ${n}`).toBeLessThanOrEqual(B);
@@ -66,6 +66,11 @@ describe('--refresh-budget over consecutive nights', () => {
       }
       expect(s).toMatchObject({ users: N, refreshed: B, carried: last.size - B, not_fetched: N - last.size, requests: refreshed.length });
       expect(s.oldest_fetched_at).toBe(rows.map((c) => c[1]).filter(Boolean).sort()[0]);
+      // The metrics file says the same, for a dashboard or an alert on stale data.
+      const prom = readFileSync(path(`night-${n}.prom`), 'utf8');
+      const metric = (name: string) => Number(prom.match(new RegExp(`^amp_profile_export_${name} (\\S+)$`, 'm'))?.[1]);
+      expect([metric('refreshed_total'), metric('carried_total'), metric('not_fetched_total')]).toEqual([B, last.size - B, N - last.size]);
+      expect(metric('oldest_fetched_at_timestamp_seconds')).toBe(Date.parse(s.oldest_fetched_at) / 1000);
     }
     // Every window of ceil(10/3) = 4 nights refreshed everyone.
     expect(Math.max(...[...last.values()].map((n) => 8 - n))).toBeLessThan(Math.ceil(N / B));
@@ -248,7 +253,9 @@ describe('a planned night killed anywhere and rerun', () => {
     expect(ref.code, ref.stderr).toBe(0);
     const refAsked = asked().sort();
     expect(refAsked).toHaveLength(95);
-    expect(emu.stats().requests).toBeLessThanOrEqual(B);
+    // No user refreshed twice in one run: one request each, under the budget.
+    expect(new Set(Object.values(emu.stats().perId ?? {}))).toEqual(new Set([1]));
+    expect(emu.stats().requests).toBe(95);
 
     copyFileSync(base, path('killed.sqlite'));
     emu.resetStats();
