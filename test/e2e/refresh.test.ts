@@ -101,6 +101,29 @@ describe('--refresh-budget over consecutive nights', () => {
     expect(second.map((o) => o.fetched_at)).toEqual([first[0].fetched_at, first[1].fetched_at, expect.any(String), expect.any(String)]);
   });
 
+  it('a preset night: fetched_at before profile_status; carried rows as last written, not_fetched ones with their ids and no data', async () => {
+    writeFileSync(path('preset.csv'), usersCsv(0, 4));
+    const state = path('preset.sqlite');
+    const braze = (n: number) => night('preset.csv', `braze-${n}.csv`, ['--preset', 'braze', '--state', state, '--refresh-budget', '2']);
+    const table = (n: number) => {
+      // Braze's preset splits its output into numbered files: four users fit in the first.
+      const [header, ...rows] = readFileSync(path(`braze-${n}-00001.csv`), 'utf8').trim().split('\n').map((l) => l.split(','));
+      return { header: header!, rows: rows.map((r) => Object.fromEntries(header!.map((h, i) => [h, r[i]!]))) };
+    };
+    expect((await braze(1)).code).toBe(0);
+    await nextSecond();
+    expect((await braze(2)).code).toBe(0);
+    const [one, two] = [table(1), table(2)];
+    expect(one.header.slice(-2)).toEqual(['fetched_at', 'profile_status']);
+    expect(one.rows.map((r) => [r['external_id'], r['profile_status']])).toEqual([['user-0', 'ok'], ['user-1', 'ok'], ['user-2', 'not_fetched'], ['user-3', 'not_fetched']]);
+    for (const r of one.rows.slice(2)) expect(r).toMatchObject({ fetched_at: '', rec_homepage_count: '0', rec_homepage_1: '' });
+    expect(one.rows[0]!['rec_homepage_1']).not.toBe('');
+    // Night two refreshes the two never fetched and carries the first two exactly as written.
+    expect(two.rows.slice(0, 2)).toEqual(one.rows.slice(0, 2));
+    expect(two.rows.slice(2).map((r) => r['profile_status'])).toEqual(['ok', 'ok']);
+    expect(two.rows[2]!['fetched_at']! > one.rows[0]!['fetched_at']!).toBe(true);
+  });
+
   it('a user listed twice is asked once, at its last line: the fresh row comes last, the one an upserting email tool keeps', async () => {
     writeFileSync(path('dup1.csv'), usersCsv(0, 3));
     const state = path('dup.sqlite');
