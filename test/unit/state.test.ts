@@ -74,7 +74,9 @@ describe('state layout', () => {
 });
 
 describe('state options', () => {
-  it('--delta, --removed and --reset-state need --state', () => {
+  it('--delta, --removed, --reset-state, --refresh-budget and --max-age need --state', () => {
+    expect(usage({ maxAge: '3d' })).toMatch(/--max-age needs --state/);
+    expect(usage({ refreshBudget: '100' })).toMatch(/--refresh-budget needs --state/);
     expect(usage({ delta: true })).toMatch(/--delta needs --state/);
     expect(usage({ removed: 'r.csv' })).toMatch(/--removed needs --state/);
     expect(usage({ resetState: true })).toMatch(/--reset-state needs --state/);
