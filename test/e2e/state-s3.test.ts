@@ -6,7 +6,7 @@ import { logLines, runCli, tempDir } from '../support/cli.js';
 import { conditionalWrites } from '../support/conditional-s3.js';
 import { fixtureEmulator } from '../support/emulator.js';
 import { type LocalS3, startS3 } from '../support/s3.js';
-import { stateRows, usersCsv } from '../support/state.js';
+import { stateRows, untimed, usersCsv } from '../support/state.js';
 
 const FLAGS = ['--rec-id', 'homepage', '--prediction-id', 'p-buy', '--rate-limit', '0', '--no-progress', '--s3-path-style'];
 
@@ -59,6 +59,25 @@ describe('--state s3://', () => {
     expect(await s3StateRows('a.sqlite')).toEqual(stateRows(path('l.sqlite')));
     // The staging object is gone once the state holds the run.
     expect(await s3.keys('state', 'a2.checkpoint.json.state-staging')).toEqual([]);
+  });
+
+  it('a planned night reads an s3:// input twice (the plan, then the run): two nights as from a local file', async () => {
+    await s3.put('state', 'in/users.csv', readFileSync(path('night1.csv')));
+    const planned = (input: string, name: string, state: string) =>
+      runCli(['export', '--input', input, '--output', path(`${name}.csv`), '--api-url', night1.url, ...FLAGS, '--state', state, '--refresh-budget', '40', '--summary', path(`${name}.json`)], { env });
+    const counts = (name: string) => {
+      const s = JSON.parse(readFileSync(path(`${name}.json`), 'utf8'));
+      return { refreshed: s.refreshed, carried: s.carried, not_fetched: s.not_fetched };
+    };
+    for (const n of [1, 2]) {
+      const [remote, local] = await Promise.all([planned('s3://state/in/users.csv', `p-s3-${n}`, 's3://state/p.sqlite'), planned(path('night1.csv'), `p-local-${n}`, path('p.sqlite'))]);
+      expect(remote.code, remote.stderr).toBe(0);
+      expect(local.code, local.stderr).toBe(0);
+      expect(untimed(readFileSync(path(`p-s3-${n}.csv`), 'utf8'))).toBe(untimed(readFileSync(path(`p-local-${n}.csv`), 'utf8')));
+      expect(counts(`p-s3-${n}`)).toEqual(counts(`p-local-${n}`));
+    }
+    // 38 a night (two of the 40 kept for retries): night two refreshed 38 more and carried the first 38.
+    expect(counts('p-s3-2')).toEqual({ refreshed: 38, carried: 38, not_fetched: 24 });
   });
 
   it('another run moved the state on meanwhile: exit 2 saying so, the output complete, the other run kept', async () => {
