@@ -20,6 +20,7 @@ import { createProgress } from './progress/reporter.js';
 import { endOfRun } from './report/end.js';
 import { proxyScrubber } from './proxy-redact.js';
 import { loadSecret } from './secret.js';
+import { TOOL_VERSION } from './version.js';
 
 let exitCode: number = ExitCode.ok;
 /** Scrubbed from the final error line too: the env key before a key file is read, then the key in use. */
@@ -127,7 +128,9 @@ function parser(argv: string[]): Argv {
     .demandCommand(1, 'name a command: export, emulator, demo or merge')
     .strict()
     .help()
-    .version()
+    // The package's own version: yargs' default looks for a package.json from the working
+    // directory up, and printed "unknown" anywhere but the package's folder.
+    .version(TOOL_VERSION)
     // Help is laid out for the terminal only when asked for: wrapping it cost ~0.3 s of CPU.
     .wrap(argv.includes('--help') ? Math.min(110, process.stdout.columns || 100) : null)
     .fail((msg, err) => {

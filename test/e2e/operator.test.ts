@@ -214,6 +214,13 @@ function parseMetrics(text: string): Map<string, number> {
   return out;
 }
 
+describe('--version', () => {
+  it("prints the package's version from any working directory, as a globally installed binary runs", async () => {
+    const r = await runCli(['--version'], { cwd: dir });
+    expect([r.code, r.stdout.trim()]).toEqual([0, JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version]);
+  });
+});
+
 describe('--summary and --metrics-file', () => {
   it('the summary counts match the output file, the metrics match the summary, the final log line is the summary', async () => {
     const out = join(dir, 'summarised.csv');
