@@ -32,7 +32,8 @@ describe.skipIf(skip !== undefined)('a rate limit shared through Redis (real red
   it('three shard processes: no 429, no window over the limit at the server, every user exactly once', async () => {
     const emu = await fixtureEmulator({ synthetic: true, rateLimit: LIMIT, rateIntervalMs: INTERVAL_S * 1000 });
     try {
-      const users = 120;
+      // Four windows' worth at 20 a second: the timed tier's longest test, so no longer than that.
+      const users = 80;
       const input = join(dir, 'users.csv');
       writeFileSync(input, syntheticUsers(users));
       const runs = [0, 1, 2].map((i) =>
