@@ -15,7 +15,7 @@ import { describe, ExitCode, ExitError, usageError } from './errors.js';
 import { runExport } from './export.js';
 import { mergeCommand } from './merge/command.js';
 import { exportOptions } from './export-options.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger, warningsTo } from './log.js';
 import { createProgress } from './progress/reporter.js';
 import { endOfRun } from './report/end.js';
 import { proxyScrubber } from './proxy-redact.js';
@@ -38,6 +38,7 @@ async function exportHandler(args: ExportArgs): Promise<void> {
     const progress = createProgress({ enabled: cfg.progress && !cfg.dryRun, intervalMs: cfg.progressIntervalMs, stderr: process.stderr });
     const log = createLogger({ level: cfg.logLevel, secret: secret.key, pretty: process.stderr.isTTY === true, write: progress.write });
     if (secret.warning) log.warn(secret.warning);
+    warningsTo(log);
     if (cfg.dryRun) {
       const secretFrom = args.secretKeyFile !== undefined ? `--secret-key-file ${args.secretKeyFile}` : 'AMPLITUDE_SECRET_KEY';
       exitCode = await runDryRun(cfg, { log, out: process.stdout, secretFrom });

@@ -57,3 +57,22 @@ function prettyLine(line: string): string {
     .join(' ');
   return `${at} ${LEVEL_NAMES[level as number] ?? level} ${msg ?? ''}${fields ? ' ' + fields : ''}\n`;
 }
+
+/**
+ * Node's process warnings (an SDK's notice that it will need a newer Node) as one log line each,
+ * instead of the free text Node prints among the JSON lines: a log shipper that reads one JSON
+ * object a line would drop or mangle them. Each warning once; `--no-warnings` (Node's own
+ * printer not installed) keeps them silent.
+ */
+export function warningsTo(log: Logger): void {
+  const node = process.listeners('warning');
+  if (node.length === 0) return;
+  for (const l of node) process.off('warning', l);
+  const seen = new Set<string>();
+  process.on('warning', (w: Error & { code?: string }) => {
+    const text = `${w.name}: ${w.message}`;
+    if (seen.has(text)) return;
+    seen.add(text);
+    log.warn({ warning: w.name, ...(w.code ? { code: w.code } : {}) }, w.message.replace(/\s*\n\s*/g, ' ').trim());
+  });
+}
