@@ -70,6 +70,8 @@ export function warningsTo(log: Logger): void {
   for (const l of node) process.off('warning', l);
   const seen = new Set<string>();
   process.on('warning', (w: Error & { code?: string }) => {
+    // As Node's printer: --no-deprecation silences deprecations.
+    if (w.name === 'DeprecationWarning' && process.noDeprecation) return;
     const text = `${w.name}: ${w.message}`;
     if (seen.has(text)) return;
     seen.add(text);

@@ -146,7 +146,7 @@ describe('bad state input: one line, exit 2, before any request, nothing touched
     emu.resetStats();
     const r = await runCli(['export', '--input', join(dir, 'night1.csv'), '--output', join(d, 'out.csv'), '--api-url', emu.url, ...FLAGS, ...flags]);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr.trim().split("\n"), r.stderr).toHaveLength(1);
     expect(emu.stats().requests).toBe(0);
     expect(readdirSync(d).map((f) => [f, readFileSync(join(d, f)).toString('base64')])).toEqual(before);
   });
