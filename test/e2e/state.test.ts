@@ -144,9 +144,11 @@ describe('bad state input: one line, exit 2, before any request, nothing touched
     const before = readdirSync(d).map((f) => [f, readFileSync(join(d, f)).toString('base64')]);
     const emu = nights.get(1)!;
     emu.resetStats();
-    const r = await runCli(['export', '--input', join(dir, 'night1.csv'), '--output', join(d, 'out.csv'), '--api-url', emu.url, ...FLAGS, ...flags]);
+    // A temporary directory of its own: in the shared one, directories that other tests' killed
+    // runs left are swept by this run's state, with an info line of its own (a second line).
+    const r = await runCli(['export', '--input', join(dir, 'night1.csv'), '--output', join(d, 'out.csv'), '--api-url', emu.url, ...FLAGS, ...flags], { env: { TMPDIR: tempDir('state-bad-tmp-') } });
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr.trim().split("\n"), r.stderr).toHaveLength(1);
+    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
     expect(emu.stats().requests).toBe(0);
     expect(readdirSync(d).map((f) => [f, readFileSync(join(d, f)).toString('base64')])).toEqual(before);
   });
